@@ -1,0 +1,136 @@
+// batch_norm.wgsl: per-channel batch normalisation, x viewed as [batch, channels, inner].
+// stats holds [mean(C), invstd(C)]. All reductions are fixed-order tree sums (deterministic).
+//   bn_stats           one workgroup per channel: batch mean and 1/sqrt(var + eps) (biased var),
+//                      and when update != 0 the running statistics with momentum (unbiased var).
+//   bn_running_stats   stats from the running statistics (inference mode).
+//   bn_apply           y = (x - mean) * invstd * gamma + beta, one element per invocation.
+//   bn_backward_reduce one workgroup per channel: dbeta = sum(dy), dgamma = sum(dy * xhat).
+//   bn_backward_dx     dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M), closed form.
+
+struct Params {
+    batch: u32,
+    channels: u32,
+    inner: u32,
+    eps: f32,
+    momentum: f32,
+    update: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> stats_out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(9) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(12) var<storage, read> dgamma_in: array<f32>;
+@group(0) @binding(13) var<storage, read> dbeta_in: array<f32>;
+@group(0) @binding(14) var<storage, read> running_mean_in: array<f32>;
+@group(0) @binding(15) var<storage, read> running_var_in: array<f32>;
+
+var<workgroup> part_a: array<f32, 256>;
+var<workgroup> part_b: array<f32, 256>;
+
+fn tree_sum2(lid: u32) {
+    for (var s = 128u; s > 0u; s = s >> 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            part_a[lid] = part_a[lid] + part_a[lid + s];
+            part_b[lid] = part_b[lid] + part_b[lid + s];
+        }
+    }
+    workgroupBarrier();
+}
+
+fn at(c: u32, i: u32) -> u32 {
+    let o = i / p.inner;
+    return (o * p.channels + c) * p.inner + (i - o * p.inner);
+}
+
+@compute @workgroup_size(256)
+fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c = linear_workgroup(wid, nwg);
+    if (c >= p.channels) { return; }
+    let m = p.batch * p.inner;
+    var s = 0.0;
+    for (var i = lid.x; i < m; i += 256u) { s += x[at(c, i)]; }
+    part_a[lid.x] = s;
+    part_b[lid.x] = 0.0;
+    tree_sum2(lid.x);
+    let mean = part_a[0] / f32(m);
+    workgroupBarrier();
+    // Two passes over the data: sum((x - mean)^2) keeps precision that E[x^2] - mean^2 loses.
+    var q = 0.0;
+    for (var i = lid.x; i < m; i += 256u) { let d = x[at(c, i)] - mean; q += d * d; }
+    part_a[lid.x] = q;
+    tree_sum2(lid.x);
+    if (lid.x == 0u) {
+        let var_b = part_a[0] / f32(m);
+        stats_out[c] = mean;
+        stats_out[p.channels + c] = inverseSqrt(var_b + p.eps);
+        if (p.update != 0u) {
+            let var_u = part_a[0] / f32(max(m, 2u) - 1u);
+            running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
+            running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * var_u;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn bn_running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c < p.channels) {
+        stats_out[c] = running_mean_in[c];
+        stats_out[p.channels + c] = inverseSqrt(running_var_in[c] + p.eps);
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_workgroup(wid, nwg) * 256u + lid.x;
+    if (i >= p.batch * p.channels * p.inner) { return; }
+    let c = (i / p.inner) % p.channels;
+    out[i] = (x[i] - stats[c]) * stats[p.channels + c] * gamma[c] + beta[c];
+}
+
+@compute @workgroup_size(256)
+fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c = linear_workgroup(wid, nwg);
+    if (c >= p.channels) { return; }
+    let m = p.batch * p.inner;
+    let mean = stats[c];
+    let invstd = stats[p.channels + c];
+    var sa = 0.0;
+    var sb = 0.0;
+    for (var i = lid.x; i < m; i += 256u) {
+        let k = at(c, i);
+        let g = dy[k];
+        sa += g * (x[k] - mean) * invstd;
+        sb += g;
+    }
+    part_a[lid.x] = sa;
+    part_b[lid.x] = sb;
+    tree_sum2(lid.x);
+    if (lid.x == 0u) {
+        dgamma[c] = part_a[0];
+        dbeta[c] = part_b[0];
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_workgroup(wid, nwg) * 256u + lid.x;
+    if (i >= p.batch * p.channels * p.inner) { return; }
+    let c = (i / p.inner) % p.channels;
+    let m = f32(p.batch * p.inner);
+    let invstd = stats[p.channels + c];
+    let xhat = (x[i] - stats[c]) * invstd;
+    out[i] = gamma[c] * invstd * (dy[i] - dbeta_in[c] / m - xhat * dgamma_in[c] / m);
+}

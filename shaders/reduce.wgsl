@@ -1,0 +1,53 @@
+// reduce.wgsl: deterministic sums (fixed tree order, no atomics).
+// Bindings: 0 params, 1 x (read), 2 out (read_write).
+// channel_sum: x viewed as [outer, channels, inner]; one 256-wide workgroup per channel (grid
+//   split over x/y), out[c] = sum over outer and inner. Serves bias gradients.
+// sum_all: one workgroup; out[0] = alpha * sum(x).
+
+struct Params {
+    outer: u32,
+    channels: u32,
+    inner: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+fn tree_sum(lid: u32) -> f32 {
+    for (var s = 128u; s > 0u; s = s >> 1u) {
+        workgroupBarrier();
+        if (lid < s) { partial[lid] = partial[lid] + partial[lid + s]; }
+    }
+    workgroupBarrier();
+    return partial[0];
+}
+
+@compute @workgroup_size(256)
+fn channel_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c = linear_workgroup(wid, nwg);
+    if (c >= p.channels) { return; }
+    let m = p.outer * p.inner;
+    var s = 0.0;
+    for (var i = lid.x; i < m; i += 256u) {
+        let o = i / p.inner;
+        let r = i - o * p.inner;
+        s += x[(o * p.channels + c) * p.inner + r];
+    }
+    partial[lid.x] = s;
+    let total = tree_sum(lid.x);
+    if (lid.x == 0u) { out[c] = p.alpha * total; }
+}
+
+@compute @workgroup_size(256)
+fn sum_all(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let m = p.outer;
+    var s = 0.0;
+    for (var i = lid.x; i < m; i += 256u) { s += x[i]; }
+    partial[lid.x] = s;
+    let total = tree_sum(lid.x);
+    if (lid.x == 0u) { out[0] = p.alpha * total; }
+}

@@ -1,0 +1,46 @@
+//! The engine's error type: what went wrong, in one line a user can act on.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub enum Error {
+    /// No adapter matched; `tried` says which backends and filters were asked for.
+    NoAdapter { tried: String },
+    /// The adapter refused to give us a device.
+    Device(String),
+    /// A tensor would exceed what one storage binding of this adapter may address.
+    TooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+    },
+    /// Reading results back from the GPU failed or timed out.
+    Readback(String),
+    /// Shapes given to an op do not fit together.
+    Shape(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoAdapter { tried } => write!(
+                f,
+                "no GPU adapter found (tried {tried}); install a GPU driver, or a software Vulkan \
+                 driver with `apt-get install mesa-vulkan-drivers` (Debian/Ubuntu), or choose \
+                 another backend with --backend / DCGAN_BACKEND (vulkan, metal, dx12, gl)"
+            ),
+            Error::Device(m) => write!(f, "could not open the GPU device: {m}"),
+            Error::TooLarge { what, bytes, limit } => write!(
+                f,
+                "{what} needs {bytes} bytes but this adapter binds at most {limit} bytes per \
+                 buffer; use a smaller batch"
+            ),
+            Error::Readback(m) => write!(f, "reading from the GPU failed: {m}"),
+            Error::Shape(m) => write!(f, "shape mismatch: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,459 @@
+//! The device layer: adapter, device and queue, buffer pool, pipeline cache, and a recorder
+//! that batches many dispatches into one encoder and one submit.
+
+pub mod adapter;
+pub mod kernel;
+pub mod pool;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use adapter::AdapterRequest;
+pub use kernel::KernelSpec;
+pub use pool::{Pool, Storage};
+
+use crate::error::{Error, Result};
+
+/// Parameter blocks of all dispatches between two submits live in one uniform buffer.
+const UNIFORM_CAPACITY: u64 = 1 << 20;
+/// Longest we wait for the GPU before calling it hung; lavapipe has no watchdog.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(600);
+const MAX_TIMESTAMPS: u32 = 4096;
+
+/// A storage buffer bound to one binding: the buffer and how many bytes of it the kernel sees.
+#[derive(Clone, Copy)]
+pub struct Bind<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub bytes: u64,
+}
+
+struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
+    uniforms: Vec<u8>,
+    dispatches: u64,
+    submits: u64,
+    profiling: bool,
+    timestamps_used: u32,
+    labels: Vec<String>,
+}
+
+struct Profiler {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+}
+
+/// Totals since the last `reset_stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub dispatches: u64,
+    pub submits: u64,
+}
+
+struct Inner {
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    features: wgpu::Features,
+    pool: Pool,
+    cache: Mutex<kernel::PipelineCache>,
+    uniform: wgpu::Buffer,
+    rec: Mutex<Recorder>,
+    profiler: Option<Profiler>,
+    profile: Mutex<BTreeMap<String, (u64, f64)>>,
+}
+
+/// The GPU context. Cheap to clone; every tensor holds one.
+#[derive(Clone)]
+pub struct Gpu(Arc<Inner>);
+
+impl Gpu {
+    /// Opens the best adapter that matches `req` (flags, then environment, then ranking).
+    pub fn new(req: &AdapterRequest) -> Result<Gpu> {
+        let req = req.clone().with_env();
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = req.backends()?;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = adapter::choose(&instance, &req)?;
+        let info = adapter.get_info();
+        // Limits::default() caps buffers far below what lavapipe and real GPUs allow.
+        let limits = adapter.limits();
+        let offered = adapter.features();
+        let features = offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("dcgan"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Device(e.to_string()))?;
+        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: UNIFORM_CAPACITY,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let profiler = features
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Profiler {
+                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: MAX_TIMESTAMPS,
+                }),
+                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: MAX_TIMESTAMPS as u64 * 8,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+            });
+        Ok(Gpu(Arc::new(Inner {
+            pool: Pool::new(device.clone()),
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            cache: Mutex::default(),
+            uniform,
+            rec: Mutex::new(Recorder {
+                encoder: None,
+                pass: None,
+                uniforms: Vec::new(),
+                dispatches: 0,
+                submits: 0,
+                profiling: false,
+                timestamps_used: 0,
+                labels: Vec::new(),
+            }),
+            profiler,
+            profile: Mutex::default(),
+        })))
+    }
+
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.0.info
+    }
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.0.limits
+    }
+    pub fn features(&self) -> wgpu::Features {
+        self.0.features
+    }
+    pub fn device(&self) -> &wgpu::Device {
+        &self.0.device
+    }
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.0.adapter
+    }
+    pub fn pool(&self) -> &Pool {
+        &self.0.pool
+    }
+    pub fn has_timestamps(&self) -> bool {
+        self.0.profiler.is_some()
+    }
+
+    /// One line: name, backend, device type, driver.
+    pub fn describe(&self) -> String {
+        let i = &self.0.info;
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info
+        )
+    }
+
+    /// Allocates an uninitialised buffer from the pool, refusing sizes the adapter can't bind.
+    pub fn alloc(&self, bytes: u64, what: &str) -> Result<Storage> {
+        let limit = (self.0.limits.max_storage_buffer_binding_size as u64)
+            .min(self.0.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        Ok(self.0.pool.alloc(bytes))
+    }
+
+    pub fn kernel(&self, spec: &KernelSpec) -> Arc<kernel::Kernel> {
+        self.0.cache.lock().unwrap().get(&self.0.device, spec)
+    }
+
+    /// Splits a 1-D workgroup count over x and y, since each dimension is capped
+    /// (65,535 on most adapters). Kernels rebuild the index with `linear_workgroup`.
+    pub fn grid(&self, workgroups: u64) -> [u32; 3] {
+        let max = self.0.limits.max_compute_workgroups_per_dimension as u64;
+        let x = workgroups.clamp(1, max);
+        let y = workgroups.div_ceil(x).max(1);
+        assert!(y <= max, "dispatch of {workgroups} workgroups is too large");
+        [x as u32, y as u32, 1]
+    }
+
+    /// Records one dispatch. `params` is the kernel's uniform block (any length; padded to 16);
+    /// `binds` pairs each storage binding number the entry point uses with its buffer.
+    pub fn dispatch(
+        &self,
+        spec: &KernelSpec,
+        params: &[u8],
+        binds: &[(u32, Bind)],
+        groups: [u32; 3],
+    ) {
+        if groups.contains(&0) {
+            return;
+        }
+        let kernel = self.kernel(spec);
+        let inner = &self.0;
+        let mut rec = inner.rec.lock().unwrap();
+        let align = inner.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+        let size = params.len().max(16).next_multiple_of(16);
+        let mut offset = rec.uniforms.len().next_multiple_of(align);
+        let out_of_timestamps = rec.profiling && rec.timestamps_used + 2 > MAX_TIMESTAMPS;
+        if (offset + size) as u64 > UNIFORM_CAPACITY || out_of_timestamps {
+            self.flush_locked(&mut rec);
+            offset = 0;
+        }
+        rec.uniforms.resize(offset, 0);
+        rec.uniforms.extend_from_slice(params);
+        rec.uniforms.resize(offset + size, 0);
+
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &inner.uniform,
+                offset: offset as u64,
+                size: wgpu::BufferSize::new(size as u64),
+            }),
+        }];
+        for (i, b) in binds {
+            entries.push(wgpu::BindGroupEntry {
+                binding: *i,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b.buffer,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(b.bytes.max(4).next_multiple_of(4)),
+                }),
+            });
+        }
+        let bind_group = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &kernel.layout,
+            entries: &entries,
+        });
+
+        if rec.encoder.is_none() {
+            rec.encoder = Some(inner.device.create_command_encoder(&Default::default()));
+        }
+        if rec.profiling {
+            // A pass per dispatch, so each kernel gets its own begin/end timestamps.
+            rec.pass = None;
+            let p = inner.profiler.as_ref().unwrap();
+            let i = rec.timestamps_used;
+            rec.timestamps_used += 2;
+            rec.labels.push(spec.label());
+            let enc = rec.encoder.as_mut().unwrap();
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &p.queries,
+                    beginning_of_pass_write_index: Some(i),
+                    end_of_pass_write_index: Some(i + 1),
+                }),
+            });
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        } else {
+            if rec.pass.is_none() {
+                let enc = rec.encoder.as_mut().unwrap();
+                rec.pass = Some(
+                    enc.begin_compute_pass(&Default::default())
+                        .forget_lifetime(),
+                );
+            }
+            let pass = rec.pass.as_mut().unwrap();
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        rec.dispatches += 1;
+    }
+
+    /// Records a buffer-to-buffer copy in order with the dispatches around it.
+    pub fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        let mut rec = self.0.rec.lock().unwrap();
+        rec.pass = None;
+        if rec.encoder.is_none() {
+            rec.encoder = Some(self.0.device.create_command_encoder(&Default::default()));
+        }
+        rec.encoder.as_mut().unwrap().copy_buffer_to_buffer(
+            src,
+            0,
+            dst,
+            0,
+            bytes.next_multiple_of(4),
+        );
+    }
+
+    /// Records zero-filling the first `bytes` of a buffer.
+    pub fn clear(&self, dst: &wgpu::Buffer, bytes: u64) {
+        let mut rec = self.0.rec.lock().unwrap();
+        rec.pass = None;
+        if rec.encoder.is_none() {
+            rec.encoder = Some(self.0.device.create_command_encoder(&Default::default()));
+        }
+        rec.encoder
+            .as_mut()
+            .unwrap()
+            .clear_buffer(dst, 0, Some(bytes.next_multiple_of(4)));
+    }
+
+    /// Submits everything recorded so far as one command buffer.
+    pub fn flush(&self) {
+        let mut rec = self.0.rec.lock().unwrap();
+        self.flush_locked(&mut rec);
+    }
+
+    fn flush_locked(&self, rec: &mut Recorder) {
+        rec.pass = None;
+        let Some(mut enc) = rec.encoder.take() else {
+            return;
+        };
+        let inner = &self.0;
+        let n_ts = rec.timestamps_used;
+        if n_ts > 0 {
+            let p = inner.profiler.as_ref().unwrap();
+            enc.resolve_query_set(&p.queries, 0..n_ts, &p.resolve, 0);
+        }
+        if !rec.uniforms.is_empty() {
+            inner.queue.write_buffer(&inner.uniform, 0, &rec.uniforms);
+            rec.uniforms.clear();
+        }
+        let staging = (n_ts > 0).then(|| {
+            let s = inner.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size: n_ts as u64 * 8,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let p = inner.profiler.as_ref().unwrap();
+            enc.copy_buffer_to_buffer(&p.resolve, 0, &s, 0, n_ts as u64 * 8);
+            s
+        });
+        inner.queue.submit([enc.finish()]);
+        rec.submits += 1;
+        if let Some(s) = staging {
+            let bytes = self
+                .map_read(&s, n_ts as u64 * 8)
+                .expect("timestamp readback");
+            let ts: &[u64] = bytemuck::cast_slice(&bytes);
+            let period = inner.queue.get_timestamp_period() as f64;
+            let mut prof = inner.profile.lock().unwrap();
+            for (i, label) in rec.labels.drain(..).enumerate() {
+                let ns = ts[2 * i + 1].saturating_sub(ts[2 * i]) as f64 * period;
+                let e = prof.entry(label).or_insert((0, 0.0));
+                e.0 += 1;
+                e.1 += ns;
+            }
+            rec.timestamps_used = 0;
+        }
+    }
+
+    /// Blocks until the queue is idle (after a flush), with a timeout instead of a hang.
+    pub fn sync(&self) -> Result<()> {
+        self.flush();
+        self.wait()
+    }
+
+    fn wait(&self) -> Result<()> {
+        self.0
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(WAIT_TIMEOUT),
+            })
+            .map(|_| ())
+            .map_err(|e| Error::Readback(e.to_string()))
+    }
+
+    fn map_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv_timeout(Duration::from_secs(1))
+            .map_err(|_| Error::Readback("buffer map never completed".into()))?
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        let data = staging
+            .get_mapped_range(0..bytes)
+            .map_err(|e| Error::Readback(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+
+    /// Copies `bytes` from a device buffer to the host, after everything recorded before it.
+    pub fn read(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let padded = bytes.max(4).next_multiple_of(4);
+        let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: padded,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.copy(src, &staging, padded);
+        self.flush();
+        let mut data = self.map_read(&staging, padded)?;
+        data.truncate(bytes as usize);
+        Ok(data)
+    }
+
+    /// Writes host data into a device buffer, ordered after everything recorded so far. The
+    /// pending commands are submitted first, because queue writes land before the next submit
+    /// and the buffer may be a pooled one that those commands still read.
+    pub fn write(&self, dst: &wgpu::Buffer, data: &[u8]) {
+        self.flush();
+        if data.len() % 4 == 0 {
+            self.0.queue.write_buffer(dst, 0, data);
+        } else {
+            let mut padded = data.to_vec();
+            padded.resize(data.len().next_multiple_of(4), 0);
+            self.0.queue.write_buffer(dst, 0, &padded);
+        }
+    }
+
+    /// Turns per-kernel timestamp profiling on or off (a no-op where timestamps are not offered).
+    pub fn set_profiling(&self, on: bool) {
+        let mut rec = self.0.rec.lock().unwrap();
+        self.flush_locked(&mut rec);
+        rec.profiling = on && self.0.profiler.is_some();
+    }
+
+    /// Per kernel label: (dispatches, total GPU nanoseconds) since the last call.
+    pub fn take_profile(&self) -> BTreeMap<String, (u64, f64)> {
+        self.flush();
+        std::mem::take(&mut *self.0.profile.lock().unwrap())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let rec = self.0.rec.lock().unwrap();
+        Stats {
+            dispatches: rec.dispatches,
+            submits: rec.submits,
+        }
+    }
+
+    pub fn reset_stats(&self) {
+        let mut rec = self.0.rec.lock().unwrap();
+        rec.dispatches = 0;
+        rec.submits = 0;
+    }
+}

@@ -1,0 +1,128 @@
+//! A size-bucketed pool of storage buffers, so that a training step reuses last step's allocations.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Buffers are bucketed into classes of four steps per power of two (at most 25% slack), so
+/// that activations of similar size share buffers without wasting half the memory.
+fn size_class(bytes: u64) -> u64 {
+    let b = bytes.max(256);
+    let p = 63 - (b - 1).leading_zeros() as u64; // 2^p < b <= 2^(p+1)
+    let step = (1u64 << p) / 4;
+    b.div_ceil(step) * step
+}
+
+#[derive(Default)]
+struct Inner {
+    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    live_bytes: u64,
+    pooled_bytes: u64,
+    peak_bytes: u64,
+}
+
+/// The pool hands out `Storage`, which returns its buffer on drop.
+#[derive(Clone)]
+pub struct Pool {
+    device: wgpu::Device,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Pool {
+    pub fn new(device: wgpu::Device) -> Self {
+        Pool {
+            device,
+            inner: Arc::default(),
+        }
+    }
+
+    pub fn alloc(&self, bytes: u64) -> Storage {
+        let class = size_class(bytes);
+        let mut g = self.inner.lock().unwrap();
+        let buffer = match g.free.get_mut(&class).and_then(|v| v.pop()) {
+            Some(b) => {
+                g.pooled_bytes -= class;
+                b
+            }
+            None => self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: class,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
+        g.live_bytes += class;
+        g.peak_bytes = g.peak_bytes.max(g.live_bytes + g.pooled_bytes);
+        Storage {
+            buffer: Some(buffer),
+            bytes,
+            class,
+            pool: self.inner.clone(),
+        }
+    }
+
+    /// Bytes held on the device by this pool, in use or free, at the high-water mark.
+    pub fn peak_bytes(&self) -> u64 {
+        self.inner.lock().unwrap().peak_bytes
+    }
+
+    pub fn reset_peak(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.peak_bytes = g.live_bytes + g.pooled_bytes;
+    }
+
+    /// Frees the buffers nobody uses; the next step will allocate afresh.
+    pub fn trim(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.free.clear();
+        g.pooled_bytes = 0;
+    }
+}
+
+/// A device buffer of at least `bytes` bytes, owned by one tensor (or shared through `Arc`).
+pub struct Storage {
+    buffer: Option<wgpu::Buffer>,
+    bytes: u64,
+    class: u64,
+    pool: Arc<Mutex<Inner>>,
+}
+
+impl Storage {
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("storage used after drop")
+    }
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for Storage {
+    // Returning a buffer that pending, unsubmitted commands still read is safe: the GPU runs
+    // the recorded commands in order, so a later writer always comes after the earlier reader.
+    fn drop(&mut self) {
+        if let Some(b) = self.buffer.take() {
+            let mut g = self.pool.lock().unwrap();
+            g.live_bytes -= self.class;
+            g.pooled_bytes += self.class;
+            g.free.entry(self.class).or_default().push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn classes_cover_the_request_with_at_most_a_quarter_slack() {
+        for bytes in [
+            1u64, 255, 256, 257, 1000, 4096, 4097, 100_000, 33_554_432, 33_554_433,
+        ] {
+            let c = size_class(bytes);
+            assert!(c >= bytes);
+            assert!(c <= bytes.max(256) * 5 / 4 + 1, "{bytes} -> {c}");
+            assert_eq!(c % 4, 0);
+        }
+    }
+}

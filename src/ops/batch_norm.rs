@@ -1,0 +1,230 @@
+//! batch_norm: training mode (batch statistics, running-statistics update with momentum) and
+//! inference mode (running statistics); backward in closed form.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::grid_1d;
+use crate::autodiff::{Function, Tape, Var};
+use crate::error::{Error, Result};
+use crate::gpu::KernelSpec;
+use crate::tensor::Tensor;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    batch: u32,
+    channels: u32,
+    inner: u32,
+    eps: f32,
+    momentum: f32,
+    update: u32,
+    _pad: [u32; 2],
+}
+
+/// Running statistics and hyper-parameters of one batch-norm layer.
+pub struct BatchNormState<'a> {
+    pub running_mean: &'a Tensor,
+    pub running_var: &'a Tensor,
+    pub momentum: f32,
+    pub eps: f32,
+}
+
+fn spec(entry: &'static str) -> KernelSpec {
+    KernelSpec::new("batch_norm", entry)
+}
+
+struct BatchNormBackward {
+    x: Tensor,
+    gamma: Tensor,
+    stats: Tensor,
+    p: Params,
+}
+
+impl Function for BatchNormBackward {
+    fn name(&self) -> &'static str {
+        "batch_norm_backward"
+    }
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let gpu = dy.gpu();
+        let c = self.p.channels as usize;
+        let dgamma = Tensor::uninit(gpu, &[c])?;
+        let dbeta = Tensor::uninit(gpu, &[c])?;
+        let pb = bytemuck::bytes_of(&self.p);
+        gpu.dispatch(
+            &spec("bn_backward_reduce"),
+            pb,
+            &[
+                (1, self.x.bind()),
+                (2, dy.bind()),
+                (5, self.stats.bind()),
+                (10, dgamma.bind()),
+                (11, dbeta.bind()),
+            ],
+            gpu.grid(c as u64),
+        );
+        let dx = if needs[0] {
+            let dx = Tensor::uninit(gpu, self.x.shape())?;
+            gpu.dispatch(
+                &spec("bn_backward_dx"),
+                pb,
+                &[
+                    (1, self.x.bind()),
+                    (2, dy.bind()),
+                    (3, self.gamma.bind()),
+                    (5, self.stats.bind()),
+                    (6, dx.bind()),
+                    (12, dgamma.bind()),
+                    (13, dbeta.bind()),
+                ],
+                grid_1d(gpu, dx.numel(), 256),
+            );
+            Some(dx)
+        } else {
+            None
+        };
+        Ok(vec![dx, Some(dgamma), Some(dbeta)])
+    }
+}
+
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta per channel of x [N, C, ...]. In training
+/// mode mean and var are the batch's (biased var) and the running statistics move by
+/// `momentum` towards them (unbiased var, as PyTorch); in inference mode the running
+/// statistics are used and left alone.
+pub fn batch_norm(
+    tape: &Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    state: &BatchNormState,
+    training: bool,
+) -> Result<Var> {
+    let shape = x.shape();
+    if shape.len() < 2 || gamma.shape() != [shape[1]] || beta.shape() != [shape[1]] {
+        return Err(Error::Shape(format!(
+            "batch_norm of {shape:?} with scale {:?} and offset {:?}",
+            gamma.shape(),
+            beta.shape()
+        )));
+    }
+    let gpu = x.value.gpu();
+    let c = shape[1];
+    let p = Params {
+        batch: shape[0] as u32,
+        channels: c as u32,
+        inner: shape[2..].iter().product::<usize>() as u32,
+        eps: state.eps,
+        momentum: state.momentum,
+        update: training as u32,
+        _pad: [0; 2],
+    };
+    let pb = bytemuck::bytes_of(&p);
+    let stats = Tensor::uninit(gpu, &[2 * c])?;
+    if training {
+        gpu.dispatch(
+            &spec("bn_stats"),
+            pb,
+            &[
+                (1, x.value.bind()),
+                (7, stats.bind()),
+                (8, state.running_mean.bind()),
+                (9, state.running_var.bind()),
+            ],
+            gpu.grid(c as u64),
+        );
+    } else {
+        gpu.dispatch(
+            &spec("bn_running_stats"),
+            pb,
+            &[
+                (7, stats.bind()),
+                (14, state.running_mean.bind()),
+                (15, state.running_var.bind()),
+            ],
+            [c.div_ceil(64) as u32, 1, 1],
+        );
+    }
+    let y = Tensor::uninit(gpu, shape)?;
+    gpu.dispatch(
+        &spec("bn_apply"),
+        pb,
+        &[
+            (1, x.value.bind()),
+            (3, gamma.value.bind()),
+            (4, beta.value.bind()),
+            (5, stats.bind()),
+            (6, y.bind()),
+        ],
+        grid_1d(gpu, y.numel(), 256),
+    );
+    let f = BatchNormBackward {
+        x: x.value.clone(),
+        gamma: gamma.value.clone(),
+        stats,
+        p,
+    };
+    Ok(tape.record(&[x, gamma, beta], y, f))
+}
+
+pub mod cpu {
+    /// Training-mode forward on x [n, c, inner]: returns (y, batch mean, biased batch var).
+    pub fn batch_norm_train(
+        x: &[f64],
+        n: usize,
+        c: usize,
+        inner: usize,
+        gamma: &[f64],
+        beta: &[f64],
+        eps: f64,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let m = (n * inner) as f64;
+        let at = |b: usize, ch: usize, i: usize| (b * c + ch) * inner + i;
+        let mut y = vec![0.0f64; x.len()];
+        let (mut means, mut vars) = (vec![0.0; c], vec![0.0; c]);
+        for ch in 0..c {
+            let mut s = 0.0;
+            for b in 0..n {
+                for i in 0..inner {
+                    s += x[at(b, ch, i)];
+                }
+            }
+            let mean = s / m;
+            let mut q = 0.0;
+            for b in 0..n {
+                for i in 0..inner {
+                    q += (x[at(b, ch, i)] - mean).powi(2);
+                }
+            }
+            let var = q / m;
+            for b in 0..n {
+                for i in 0..inner {
+                    let k = at(b, ch, i);
+                    y[k] = ((x[k] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch]);
+                }
+            }
+            means[ch] = mean;
+            vars[ch] = var;
+        }
+        (y, means, vars)
+    }
+
+    /// Inference-mode forward from running statistics.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_eval(
+        x: &[f64],
+        c: usize,
+        inner: usize,
+        gamma: &[f64],
+        beta: &[f64],
+        rmean: &[f64],
+        rvar: &[f64],
+        eps: f64,
+    ) -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(k, &v)| {
+                let ch = (k / inner) % c;
+                ((v - rmean[ch]) / (rvar[ch] + eps).sqrt() * gamma[ch] + beta[ch])
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,439 @@
+//! conv2d and conv_transpose2d on three implicit-GEMM primitives (forward, input gradient,
+//! weight gradient): a transposed conv's forward is a conv's input gradient and vice versa.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::linear::tile_plan;
+use super::reduce::channel_sum;
+use crate::autodiff::{Function, Tape, Var};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Stride and per-side padding. For conv_transpose2d the padding is the cropping of the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    pub stride: usize,
+    /// [top, bottom, left, right]
+    pub padding: [usize; 4],
+}
+
+impl Conv2dOptions {
+    pub fn new(stride: usize, padding: [usize; 4]) -> Self {
+        Conv2dOptions { stride, padding }
+    }
+
+    /// No padding.
+    pub fn valid(stride: usize) -> Self {
+        Conv2dOptions::new(stride, [0; 4])
+    }
+
+    /// MATLAB's (and TensorFlow's) "same" for a conv: output ceil(in / stride), total padding
+    /// max((out - 1) * stride + k - in, 0), floor of half at top/left, the rest bottom/right.
+    pub fn same(in_h: usize, in_w: usize, k: usize, stride: usize) -> Self {
+        let split = |n: usize| {
+            let out = n.div_ceil(stride);
+            let total = ((out - 1) * stride + k).saturating_sub(n);
+            (total / 2, total - total / 2)
+        };
+        let (t, b) = split(in_h);
+        let (l, r) = split(in_w);
+        Conv2dOptions::new(stride, [t, b, l, r])
+    }
+
+    /// MATLAB's "same" cropping for a transposed conv: output in * stride, total crop
+    /// k - stride, floor of half at top/left.
+    pub fn same_transposed(k: usize, stride: usize) -> Self {
+        let total = k.saturating_sub(stride);
+        let (a, b) = (total / 2, total - total / 2);
+        Conv2dOptions::new(stride, [a, b, a, b])
+    }
+
+    /// Output size of a conv over an `h` x `w` input with a `kh` x `kw` kernel.
+    pub fn conv_out(&self, h: usize, w: usize, kh: usize, kw: usize) -> Option<(usize, usize)> {
+        let [t, b, l, r] = self.padding;
+        let (ph, pw) = (h + t + b, w + l + r);
+        (self.stride > 0 && ph >= kh && pw >= kw)
+            .then(|| ((ph - kh) / self.stride + 1, (pw - kw) / self.stride + 1))
+    }
+
+    /// Output size of a transposed conv over an `h` x `w` input.
+    pub fn transposed_out(
+        &self,
+        h: usize,
+        w: usize,
+        kh: usize,
+        kw: usize,
+    ) -> Option<(usize, usize)> {
+        let [t, b, l, r] = self.padding;
+        let full_h = (h.checked_sub(1)?) * self.stride + kh;
+        let full_w = (w.checked_sub(1)?) * self.stride + kw;
+        (self.stride > 0 && full_h > t + b && full_w > l + r)
+            .then(|| (full_h - t - b, full_w - l - r))
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct Params {
+    batch: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad_t: u32,
+    pad_l: u32,
+    has_bias: u32,
+    ph_y: u32,
+    ph_x: u32,
+    qh: u32,
+    qw: u32,
+    _pad: [u32; 3],
+}
+
+/// The geometry of one conv: x [batch, cin, h, w], w [cout, cin, kh, kw], y [batch, cout, oh, ow].
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    batch: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    opts: Conv2dOptions,
+}
+
+impl Geometry {
+    fn params(&self) -> Params {
+        Params {
+            batch: self.batch as u32,
+            cin: self.cin as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            cout: self.cout as u32,
+            oh: self.oh as u32,
+            ow: self.ow as u32,
+            kh: self.kh as u32,
+            kw: self.kw as u32,
+            stride: self.opts.stride as u32,
+            pad_t: self.opts.padding[0] as u32,
+            pad_l: self.opts.padding[2] as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// Primitive 1: y = conv(x, w) + bias.
+fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
+    let mut p = g.params();
+    p.has_bias = bias.is_some() as u32;
+    let tiles = tile_plan(gpu, g.cout);
+    let grid = tiles.grid(gpu, g.cout, g.batch * g.oh * g.ow)?;
+    gpu.dispatch(
+        &tiles.spec("conv", "conv2d_forward"),
+        bytemuck::bytes_of(&p),
+        &[
+            (1, x.bind()),
+            (2, w.bind()),
+            (3, bias.unwrap_or(w).bind()),
+            (4, y.bind()),
+        ],
+        grid,
+    );
+    Ok(y)
+}
+
+/// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch per
+/// stride phase.
+fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
+    let gpu = dy.gpu();
+    let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
+    let s = g.opts.stride;
+    let tiles = tile_plan(gpu, g.cin);
+    let spec = tiles.spec("conv", "conv2d_input_grad");
+    for ph_y in 0..s.min(g.h) {
+        for ph_x in 0..s.min(g.w) {
+            let mut p = g.params();
+            p.has_bias = bias.is_some() as u32;
+            p.ph_y = ph_y as u32;
+            p.ph_x = ph_x as u32;
+            p.qh = (g.h - ph_y).div_ceil(s) as u32;
+            p.qw = (g.w - ph_x).div_ceil(s) as u32;
+            let cols = g.batch * (p.qh * p.qw) as usize;
+            gpu.dispatch(
+                &spec,
+                bytemuck::bytes_of(&p),
+                &[
+                    (1, dy.bind()),
+                    (2, w.bind()),
+                    (3, bias.unwrap_or(w).bind()),
+                    (4, dx.bind()),
+                ],
+                tiles.grid(gpu, g.cin, cols)?,
+            );
+        }
+    }
+    Ok(dx)
+}
+
+/// Primitive 3: dw = sum over the batch of dy correlated with x.
+fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let gpu = dy.gpu();
+    let dw = Tensor::uninit(gpu, &[g.cout, g.cin, g.kh, g.kw])?;
+    let tiles = tile_plan(gpu, g.cout);
+    let grid = tiles.grid(gpu, g.cout, g.cin * g.kh * g.kw)?;
+    gpu.dispatch(
+        &tiles.spec("conv", "conv2d_weight_grad"),
+        bytemuck::bytes_of(&g.params()),
+        &[(1, dy.bind()), (2, x.bind()), (4, dw.bind())],
+        grid,
+    );
+    Ok(dw)
+}
+
+fn check4(what: &str, t: &[usize]) -> Result<[usize; 4]> {
+    <[usize; 4]>::try_from(t)
+        .map_err(|_| Error::Shape(format!("{what}: expected 4 dimensions, got {t:?}")))
+}
+
+fn conv_geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Geometry> {
+    let [batch, cin, h, wd] = check4("conv2d input", x)?;
+    let [cout, wcin, kh, kw] = check4("conv2d weight", w)?;
+    let (oh, ow) = opts
+        .conv_out(h, wd, kh, kw)
+        .filter(|_| wcin == cin)
+        .ok_or_else(|| Error::Shape(format!("conv2d of {x:?} with weight {w:?}, {opts:?}")))?;
+    Ok(Geometry {
+        batch,
+        cin,
+        h,
+        w: wd,
+        cout,
+        oh,
+        ow,
+        kh,
+        kw,
+        opts,
+    })
+}
+
+/// For a transposed conv, the geometry of the conv it is the input gradient of.
+fn transposed_geometry(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Geometry> {
+    let [batch, cin, h, wd] = check4("conv_transpose2d input", x)?;
+    let [wcin, cout, kh, kw] = check4("conv_transpose2d weight", w)?;
+    let (oh, ow) = opts
+        .transposed_out(h, wd, kh, kw)
+        .filter(|_| wcin == cin)
+        .ok_or_else(|| {
+            Error::Shape(format!(
+                "conv_transpose2d of {x:?} with weight {w:?}, {opts:?}"
+            ))
+        })?;
+    Ok(Geometry {
+        batch,
+        cin: cout,
+        h: oh,
+        w: ow,
+        cout: cin,
+        oh: h,
+        ow: wd,
+        kh,
+        kw,
+        opts,
+    })
+}
+
+struct Conv2dBackward {
+    x: Tensor,
+    w: Tensor,
+    g: Geometry,
+}
+
+impl Function for Conv2dBackward {
+    fn name(&self) -> &'static str {
+        "conv2d_backward"
+    }
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let g = &self.g;
+        let dx = needs[0]
+            .then(|| input_grad(dy, &self.w, None, g))
+            .transpose()?;
+        let dw = needs[1].then(|| weight_grad(dy, &self.x, g)).transpose()?;
+        let db = (needs.get(2) == Some(&true))
+            .then(|| channel_sum(dy, g.batch, g.cout, g.oh * g.ow))
+            .transpose()?;
+        Ok(vec![dx, dw, db])
+    }
+}
+
+/// y [N, Cout, OH, OW] = conv2d(x [N, Cin, H, W], w [Cout, Cin, KH, KW]) + b [Cout].
+pub fn conv2d(tape: &Tape, x: &Var, w: &Var, b: Option<&Var>, opts: Conv2dOptions) -> Result<Var> {
+    let g = conv_geometry(x.shape(), w.shape(), opts)?;
+    let y = forward(&x.value, &w.value, b.map(|b| &b.value), &g)?;
+    let f = Conv2dBackward {
+        x: x.value.clone(),
+        w: w.value.clone(),
+        g,
+    };
+    Ok(match b {
+        Some(b) => tape.record(&[x, w, b], y, f),
+        None => tape.record(&[x, w], y, f),
+    })
+}
+
+struct ConvTranspose2dBackward {
+    x: Tensor,
+    w: Tensor,
+    g: Geometry,
+}
+
+impl Function for ConvTranspose2dBackward {
+    fn name(&self) -> &'static str {
+        "conv_transpose2d_backward"
+    }
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        // In the conv's terms, our input x plays dy and our output gradient plays x.
+        let g = &self.g;
+        let dx = needs[0]
+            .then(|| forward(dy, &self.w, None, g))
+            .transpose()?;
+        let dw = needs[1].then(|| weight_grad(&self.x, dy, g)).transpose()?;
+        let db = (needs.get(2) == Some(&true))
+            .then(|| channel_sum(dy, g.batch, g.cin, g.h * g.w))
+            .transpose()?;
+        Ok(vec![dx, dw, db])
+    }
+}
+
+/// y [N, Cout, OH, OW] = conv_transpose2d(x [N, Cin, H, W], w [Cin, Cout, KH, KW]) + b [Cout],
+/// OH = (H - 1) * stride + KH - crop_top - crop_bottom (the padding fields are the cropping).
+pub fn conv_transpose2d(
+    tape: &Tape,
+    x: &Var,
+    w: &Var,
+    b: Option<&Var>,
+    opts: Conv2dOptions,
+) -> Result<Var> {
+    let g = transposed_geometry(x.shape(), w.shape(), opts)?;
+    let y = input_grad(&x.value, &w.value, b.map(|b| &b.value), &g)?;
+    let f = ConvTranspose2dBackward {
+        x: x.value.clone(),
+        w: w.value.clone(),
+        g,
+    };
+    Ok(match b {
+        Some(b) => tape.record(&[x, w, b], y, f),
+        None => tape.record(&[x, w], y, f),
+    })
+}
+
+/// Direct loops in f64, written from the definitions (not from the kernels' index algebra).
+pub mod cpu {
+    use super::Conv2dOptions;
+
+    /// x [n, cin, h, w], w [cout, cin, kh, kw] -> [n, cout, oh, ow].
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv2d(
+        x: &[f64],
+        xs: [usize; 4],
+        w: &[f64],
+        ws: [usize; 4],
+        b: Option<&[f64]>,
+        opts: Conv2dOptions,
+    ) -> (Vec<f64>, [usize; 4]) {
+        let [n, cin, h, wd] = xs;
+        let [cout, _, kh, kw] = ws;
+        let (oh, ow) = opts.conv_out(h, wd, kh, kw).unwrap();
+        let (pt, pl, s) = (
+            opts.padding[0] as isize,
+            opts.padding[2] as isize,
+            opts.stride,
+        );
+        let mut y = vec![0.0f64; n * cout * oh * ow];
+        for bi in 0..n {
+            for co in 0..cout {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = b.map_or(0.0, |b| b[co]);
+                        for ci in 0..cin {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * s) as isize + ky as isize - pt;
+                                    let ix = (ox * s) as isize + kx as isize - pl;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                        continue;
+                                    }
+                                    let xv =
+                                        x[((bi * cin + ci) * h + iy as usize) * wd + ix as usize];
+                                    let wv = w[((co * cin + ci) * kh + ky) * kw + kx];
+                                    acc += xv * wv;
+                                }
+                            }
+                        }
+                        y[((bi * cout + co) * oh + oy) * ow + ox] = acc;
+                    }
+                }
+            }
+        }
+        (y, [n, cout, oh, ow])
+    }
+
+    /// The scatter definition: each input pixel adds w * x into a (stride-spaced) window of the
+    /// full output, which is then cropped. x [n, cin, h, w], w [cin, cout, kh, kw].
+    pub fn conv_transpose2d(
+        x: &[f64],
+        xs: [usize; 4],
+        w: &[f64],
+        ws: [usize; 4],
+        b: Option<&[f64]>,
+        opts: Conv2dOptions,
+    ) -> (Vec<f64>, [usize; 4]) {
+        let [n, cin, h, wd] = xs;
+        let [_, cout, kh, kw] = ws;
+        let s = opts.stride;
+        let (fh, fw) = ((h - 1) * s + kh, (wd - 1) * s + kw);
+        let mut full = vec![0.0f64; n * cout * fh * fw];
+        for bi in 0..n {
+            for ci in 0..cin {
+                for iy in 0..h {
+                    for ix in 0..wd {
+                        let xv = x[((bi * cin + ci) * h + iy) * wd + ix];
+                        for co in 0..cout {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let wv = w[((ci * cout + co) * kh + ky) * kw + kx];
+                                    full[((bi * cout + co) * fh + iy * s + ky) * fw
+                                        + ix * s
+                                        + kx] += xv * wv;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let [t, bo, l, r] = opts.padding;
+        let (oh, ow) = (fh - t - bo, fw - l - r);
+        let mut y = vec![0.0f64; n * cout * oh * ow];
+        for bi in 0..n {
+            for co in 0..cout {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let v = full[((bi * cout + co) * fh + oy + t) * fw + ox + l];
+                        y[((bi * cout + co) * oh + oy) * ow + ox] = (v + b.map_or(0.0, |b| b[co]));
+                    }
+                }
+            }
+        }
+        (y, [n, cout, oh, ow])
+    }
+}

@@ -1,0 +1,256 @@
+//! linear (fully connected): y = x W^T + b on one strided register-tiled matmul kernel.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::reduce::channel_sum;
+use crate::autodiff::{Function, Tape, Var};
+use crate::error::{Error, Result};
+use crate::gpu::KernelSpec;
+use crate::tensor::Tensor;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    sa_m: u32,
+    sa_k: u32,
+    sb_k: u32,
+    sb_n: u32,
+    bias_mode: u32,
+}
+
+/// Strides of a matrix operand: element (i, j) lives at i * s0 + j * s1.
+#[derive(Clone, Copy, Debug)]
+pub struct Strides(pub usize, pub usize);
+
+pub enum Bias<'a> {
+    None,
+    PerColumn(&'a Tensor),
+    PerRow(&'a Tensor),
+}
+
+/// Register tile sizes (rows x columns per invocation) and workgroup shape for a GEMM of
+/// `rows` x `cols`: small row counts get small tiles so that no lane computes mostly padding.
+pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
+    let (tm_max, tn) = if gpu.info().device_type == wgpu::DeviceType::Cpu {
+        (16, 4)
+    } else {
+        (8, 4)
+    };
+    let tm = rows.clamp(1, tm_max) as u32;
+    let row_tiles = rows.div_ceil(tm as usize);
+    let wgy = (row_tiles.next_power_of_two().min(8)) as u32;
+    KernelTiles {
+        tm,
+        tn,
+        wgx: 64 / wgy,
+        wgy,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KernelTiles {
+    pub tm: u32,
+    pub tn: u32,
+    pub wgx: u32,
+    pub wgy: u32,
+}
+
+impl KernelTiles {
+    pub fn spec(&self, file: &'static str, entry: &'static str) -> KernelSpec {
+        KernelSpec::new(file, entry)
+            .with("TM", self.tm)
+            .with("TN", self.tn)
+            .with("WGX", self.wgx)
+            .with("WGY", self.wgy)
+    }
+    pub fn grid(&self, gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
+        let x = cols.div_ceil((self.wgx * self.tn) as usize);
+        let y = rows.div_ceil((self.wgy * self.tm) as usize);
+        let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+        if x > max || y > max {
+            return Err(Error::Shape(format!(
+                "a {rows} x {cols} product needs {x} x {y} workgroups; the adapter allows {max} \
+                 per dimension"
+            )));
+        }
+        Ok([x as u32, y as u32, 1])
+    }
+}
+
+/// C[m, n] = A(m, k) B(k, n) (+ bias), operands addressed through strides.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided(
+    a: &Tensor,
+    sa: Strides,
+    b: &Tensor,
+    sb: Strides,
+    m: usize,
+    n: usize,
+    k: usize,
+    bias: Bias,
+) -> Result<Tensor> {
+    let gpu = a.gpu();
+    let c = Tensor::uninit(gpu, &[m, n])?;
+    let (bias_mode, bias_t) = match bias {
+        Bias::None => (0, a),
+        Bias::PerColumn(t) => (1, t),
+        Bias::PerRow(t) => (2, t),
+    };
+    let p = Params {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        sa_m: sa.0 as u32,
+        sa_k: sa.1 as u32,
+        sb_k: sb.0 as u32,
+        sb_n: sb.1 as u32,
+        bias_mode,
+    };
+    let tiles = tile_plan(gpu, m);
+    let mut binds = vec![(1, a.bind()), (2, b.bind())];
+    // The shader reads bias only when bias_mode != 0, but the binding is always in its layout.
+    binds.push((3, bias_t.bind()));
+    binds.push((4, c.bind()));
+    gpu.dispatch(
+        &tiles.spec("matmul", "matmul"),
+        bytemuck::bytes_of(&p),
+        &binds,
+        tiles.grid(gpu, m, n)?,
+    );
+    Ok(c)
+}
+
+/// Plain row-major matmul: [m, k] x [k, n].
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (m, k, n) = (a.dim(0), a.dim(1), b.dim(1));
+    if b.dim(0) != k {
+        return Err(Error::Shape(format!(
+            "matmul {:?} x {:?}",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    matmul_strided(a, Strides(k, 1), b, Strides(n, 1), m, n, k, Bias::None)
+}
+
+struct LinearBackward {
+    x: Tensor,
+    w: Tensor,
+}
+
+impl Function for LinearBackward {
+    fn name(&self) -> &'static str {
+        "linear_backward"
+    }
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (batch, inf) = (self.x.dim(0), self.x.dim(1));
+        let outf = self.w.dim(0);
+        // dx [B, In] = dy [B, Out] * W [Out, In]
+        let dx = needs[0]
+            .then(|| {
+                matmul_strided(
+                    dy,
+                    Strides(outf, 1),
+                    &self.w,
+                    Strides(inf, 1),
+                    batch,
+                    inf,
+                    outf,
+                    Bias::None,
+                )
+            })
+            .transpose()?;
+        // dW [Out, In] = dy^T [Out, B] * x [B, In]
+        let dw = needs[1]
+            .then(|| {
+                matmul_strided(
+                    dy,
+                    Strides(1, outf),
+                    &self.x,
+                    Strides(inf, 1),
+                    outf,
+                    inf,
+                    batch,
+                    Bias::None,
+                )
+            })
+            .transpose()?;
+        let db = needs
+            .get(2)
+            .copied()
+            .unwrap_or(false)
+            .then(|| channel_sum(dy, batch, outf, 1))
+            .transpose()?;
+        Ok(vec![dx, dw, db])
+    }
+}
+
+/// y [B, Out] = x [B, In] W^T + b, with W [Out, In] (PyTorch's layout).
+pub fn linear(tape: &Tape, x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
+    let (batch, inf) = (x.shape()[0], x.shape()[1]);
+    let outf = w.shape()[0];
+    if x.shape().len() != 2 || w.shape() != [outf, inf] {
+        return Err(Error::Shape(format!(
+            "linear: x {:?}, weight {:?}",
+            x.shape(),
+            w.shape()
+        )));
+    }
+    let bias = match b {
+        Some(b) => Bias::PerColumn(&b.value),
+        None => Bias::None,
+    };
+    let y = matmul_strided(
+        &x.value,
+        Strides(inf, 1),
+        &w.value,
+        Strides(1, inf),
+        batch,
+        outf,
+        inf,
+        bias,
+    )?;
+    let f = LinearBackward {
+        x: x.value.clone(),
+        w: w.value.clone(),
+    };
+    Ok(match b {
+        Some(b) => tape.record(&[x, w, b], y, f),
+        None => tape.record(&[x, w], y, f),
+    })
+}
+
+pub mod cpu {
+    /// y [B, Out] = x [B, In] W^T + b.
+    pub fn linear(x: &[f64], w: &[f64], b: Option<&[f64]>, batch: usize, inf: usize) -> Vec<f64> {
+        let outf = w.len() / inf;
+        let mut y = vec![0.0f64; batch * outf];
+        for i in 0..batch {
+            for o in 0..outf {
+                let mut s = b.map_or(0.0, |b| b[o]);
+                for k in 0..inf {
+                    s += x[i * inf + k] * w[o * inf + k];
+                }
+                y[i * outf + o] = s;
+            }
+        }
+        y
+    }
+
+    pub fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for t in 0..k {
+                    s += a[i * k + t] * b[t * n + j];
+                }
+                c[i * n + j] = s;
+            }
+        }
+        c
+    }
+}

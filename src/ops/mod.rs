@@ -1,0 +1,25 @@
+//! The ops: each file holds an op's forward kernels, its backward (`Function`), and its CPU
+//! reference (`cpu` module) used by the tests and gradient checks.
+
+pub mod batch_norm;
+pub mod conv;
+pub mod dropout;
+pub mod elementwise;
+pub mod linear;
+pub mod loss;
+pub mod reduce;
+
+pub use batch_norm::batch_norm;
+pub use conv::{conv2d, conv_transpose2d, Conv2dOptions};
+pub use dropout::dropout;
+pub use elementwise::{leaky_relu, relu, sigmoid, tanh, Activation};
+pub use linear::linear;
+pub use loss::binary_cross_entropy_with_logits;
+pub use reduce::{mean, sum};
+
+use crate::gpu::Gpu;
+
+/// Workgroups for `n` elements at `per_group` elements each, split over x/y.
+pub(crate) fn grid_1d(gpu: &Gpu, n: usize, per_group: usize) -> [u32; 3] {
+    gpu.grid(n.div_ceil(per_group) as u64)
+}

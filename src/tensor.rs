@@ -1,0 +1,140 @@
+//! `Tensor`: f32 data in a pooled GPU buffer with a shape. Cloning and reshaping share the buffer.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Bind, Gpu, Storage};
+
+#[derive(Clone)]
+pub struct Tensor {
+    gpu: Gpu,
+    storage: Arc<Storage>,
+    shape: Vec<usize>,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor{:?}", self.shape)
+    }
+}
+
+impl Tensor {
+    /// A tensor whose contents are whatever the pooled buffer held; kernels that overwrite
+    /// every element start from this.
+    pub fn uninit(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let storage = gpu.alloc(4 * n as u64, &format!("a tensor of shape {shape:?}"))?;
+        Ok(Tensor {
+            gpu: gpu.clone(),
+            storage: Arc::new(storage),
+            shape: shape.to_vec(),
+        })
+    }
+
+    pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        let t = Tensor::uninit(gpu, shape)?;
+        gpu.clear(t.buffer(), t.bytes());
+        Ok(t)
+    }
+
+    pub fn from_slice(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::Shape(format!(
+                "{} values do not fill shape {shape:?}",
+                data.len()
+            )));
+        }
+        let t = Tensor::uninit(gpu, shape)?;
+        gpu.write(t.buffer(), bytemuck::cast_slice(data));
+        Ok(t)
+    }
+
+    pub fn full(gpu: &Gpu, value: f32, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        Tensor::from_slice(gpu, &vec![value; n], shape)
+    }
+
+    /// Overwrites the contents in place (same element count).
+    pub fn write(&self, data: &[f32]) -> Result<()> {
+        if data.len() != self.numel() {
+            return Err(Error::Shape(format!(
+                "writing {} values into {:?}",
+                data.len(),
+                self.shape
+            )));
+        }
+        self.gpu.write(self.buffer(), bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    /// Waits for every recorded command, then copies the data to the host.
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        let bytes = self.gpu.read(self.buffer(), self.bytes())?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Same data, new shape, no copy.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if n != self.numel() {
+            return Err(Error::Shape(format!(
+                "cannot reshape {:?} to {shape:?}",
+                self.shape
+            )));
+        }
+        Ok(Tensor {
+            gpu: self.gpu.clone(),
+            storage: self.storage.clone(),
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// A new buffer with the same contents.
+    pub fn deep_clone(&self) -> Result<Tensor> {
+        let t = Tensor::uninit(&self.gpu, &self.shape)?;
+        self.gpu.copy(self.buffer(), t.buffer(), self.bytes());
+        Ok(t)
+    }
+
+    /// Overwrites this tensor's contents with `src`'s (same element count), in recording order.
+    pub fn copy_from(&self, src: &Tensor) -> Result<()> {
+        if src.numel() != self.numel() {
+            return Err(Error::Shape(format!(
+                "copy of {:?} into {:?}",
+                src.shape, self.shape
+            )));
+        }
+        self.gpu.copy(src.buffer(), self.buffer(), self.bytes());
+        Ok(())
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn dim(&self, i: usize) -> usize {
+        self.shape[i]
+    }
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn bytes(&self) -> u64 {
+        4 * self.numel() as u64
+    }
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        self.storage.buffer()
+    }
+    pub fn bind(&self) -> Bind<'_> {
+        Bind {
+            buffer: self.buffer(),
+            bytes: self.bytes(),
+        }
+    }
+    /// True when both tensors are views of one buffer.
+    pub fn same_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
+    }
+}

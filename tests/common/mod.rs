@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: the adapter (a test fails, never skips, without
+//! one), seeded data, tolerance checks and central finite differences.
+#![allow(dead_code)]
+
+use dcgan::{AdapterRequest, Gpu, Tape, Tensor, Var};
+
+/// The adapter for GPU tests. Panics with the engine's own message when none is found.
+pub fn gpu() -> Gpu {
+    match Gpu::new(&AdapterRequest::default()) {
+        Ok(g) => g,
+        Err(e) => panic!("these tests need a GPU adapter: {e}"),
+    }
+}
+
+/// splitmix64: seeded, platform-independent test data.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    pub fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.uniform()).collect()
+    }
+}
+
+pub fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// |got - want| <= atol + rtol * |want| everywhere, with the worst element named on failure.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = (0usize, 0.0f64);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let excess = (g as f64 - w).abs() - (atol + rtol * w.abs());
+        assert!(g.is_finite(), "{what}: element {i} is {g}");
+        if excess > worst.1 {
+            worst = (i, excess);
+        }
+    }
+    let (i, e) = worst;
+    assert!(
+        e <= 0.0,
+        "{what}: element {i}: got {}, want {} (atol {atol}, rtol {rtol})",
+        got[i],
+        want[i]
+    );
+}
+
+/// d/dx of sum(f(x) * r) by central differences (f in f64).
+pub fn numeric_grad(f: impl Fn(&[f64]) -> Vec<f64>, x: &[f64], r: &[f64], h: f64) -> Vec<f64> {
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            xp[i] = x[i] + h;
+            let up: f64 = f(&xp).iter().zip(r).map(|(a, b)| a * b).sum();
+            xp[i] = x[i] - h;
+            let down: f64 = f(&xp).iter().zip(r).map(|(a, b)| a * b).sum();
+            xp[i] = x[i];
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+pub fn tensor(gpu: &Gpu, data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_slice(gpu, data, shape).unwrap()
+}
+
+/// Runs the tape backward from `out` seeded with `r` (so the loss is sum(out * r)) and
+/// returns the gradients of `wrt` on the host.
+pub fn grads(tape: &Tape, out: &Var, r: &[f32], wrt: &[&Var]) -> Vec<Vec<f32>> {
+    let seed = Tensor::from_slice(out.value.gpu(), r, out.shape()).unwrap();
+    let g = tape.backward_with(out, seed, wrt).unwrap();
+    wrt.iter()
+        .map(|v| g.get(v).expect("no gradient reached").to_vec().unwrap())
+        .collect()
+}

@@ -1,0 +1,271 @@
+//! conv2d and conv_transpose2d: GPU against the CPU reference, finite-difference gradient
+//! checks of input, weight and bias, and MATLAB's "same" convention pinned down.
+
+mod common;
+
+use common::*;
+use dcgan::ops::conv::cpu;
+use dcgan::ops::{conv2d, conv_transpose2d, Conv2dOptions};
+use dcgan::Tape;
+
+const ATOL: f64 = 1e-4;
+const RTOL: f64 = 1e-4;
+/// Gradients are compared against f64 central differences of the CPU reference.
+const GRAD_ATOL: f64 = 2e-4;
+const GRAD_RTOL: f64 = 1e-3;
+
+struct Case {
+    x: [usize; 4],
+    w: [usize; 4],
+    opts: Conv2dOptions,
+    bias: bool,
+}
+
+fn run(case: &Case, transposed: bool, seed: u64, gradcheck: bool) {
+    let gpu = gpu();
+    let mut rng = Rng::new(seed);
+    let xs = case.x;
+    let ws = case.w;
+    let x = rng.vec(xs.iter().product());
+    let w = rng.vec(ws.iter().product());
+    let bch = if transposed { ws[1] } else { ws[0] };
+    let b = rng.vec(bch);
+    let reference = |x: &[f64], w: &[f64], b: &[f64]| {
+        let bias = case.bias.then_some(b);
+        if transposed {
+            cpu::conv_transpose2d(x, xs, w, ws, bias, case.opts)
+        } else {
+            cpu::conv2d(x, xs, w, ws, bias, case.opts)
+        }
+    };
+    let (want, ys) = reference(&to64(&x), &to64(&w), &to64(&b));
+
+    let tape = Tape::new();
+    let xv = tape.leaf(tensor(&gpu, &x, &xs), true);
+    let wv = tape.leaf(tensor(&gpu, &w, &ws), true);
+    let bv = tape.leaf(tensor(&gpu, &b, &[bch]), true);
+    let bias = case.bias.then_some(&bv);
+    let y = if transposed {
+        conv_transpose2d(&tape, &xv, &wv, bias, case.opts).unwrap()
+    } else {
+        conv2d(&tape, &xv, &wv, bias, case.opts).unwrap()
+    };
+    assert_eq!(y.shape(), ys, "output shape");
+    let name = if transposed {
+        "conv_transpose2d"
+    } else {
+        "conv2d"
+    };
+    assert_close(
+        &format!("{name} forward"),
+        &y.value.to_vec().unwrap(),
+        &want,
+        ATOL,
+        RTOL,
+    );
+    if !gradcheck {
+        return;
+    }
+    let r = rng.vec(want.len());
+    let r64 = to64(&r);
+    let mut wrt = vec![&xv, &wv];
+    if case.bias {
+        wrt.push(&bv);
+    }
+    let got = grads(&tape, &y, &r, &wrt);
+    let (x64, w64, b64) = (to64(&x), to64(&w), to64(&b));
+    let h = 1e-3;
+    let nx = numeric_grad(|x| reference(x, &w64, &b64).0, &x64, &r64, h);
+    assert_close(&format!("{name} d/dx"), &got[0], &nx, GRAD_ATOL, GRAD_RTOL);
+    let nw = numeric_grad(|w| reference(&x64, w, &b64).0, &w64, &r64, h);
+    assert_close(&format!("{name} d/dw"), &got[1], &nw, GRAD_ATOL, GRAD_RTOL);
+    if case.bias {
+        let nb = numeric_grad(|b| reference(&x64, &w64, b).0, &b64, &r64, h);
+        assert_close(&format!("{name} d/db"), &got[2], &nb, GRAD_ATOL, GRAD_RTOL);
+    }
+}
+
+#[test]
+fn conv2d_k5_s2_matlab_same_asymmetric_padding() {
+    // 8 x 6 input: MATLAB "same" pads 1 top/left and 2 bottom/right.
+    let opts = Conv2dOptions::same(8, 6, 5, 2);
+    assert_eq!(opts.padding, [1, 2, 1, 2]);
+    let case = Case {
+        x: [3, 5, 8, 6],
+        w: [6, 5, 5, 5],
+        opts,
+        bias: true,
+    };
+    run(&case, false, 1, true);
+}
+
+#[test]
+fn conv2d_k5_s2_same_on_odd_input_pads_symmetric() {
+    let opts = Conv2dOptions::same(9, 7, 5, 2);
+    assert_eq!(opts.padding, [2, 2, 2, 2]);
+    let case = Case {
+        x: [2, 3, 9, 7],
+        w: [5, 3, 5, 5],
+        opts,
+        bias: true,
+    };
+    run(&case, false, 2, true);
+}
+
+#[test]
+fn conv2d_k3_s1_no_bias() {
+    let case = Case {
+        x: [2, 3, 7, 5],
+        w: [7, 3, 3, 3],
+        opts: Conv2dOptions::new(1, [1, 0, 2, 1]),
+        bias: false,
+    };
+    run(&case, false, 3, true);
+}
+
+#[test]
+fn conv2d_k4_valid_to_one_logit() {
+    // The discriminator's last layer: 4 x 4 kernel, no padding, one output channel.
+    let case = Case {
+        x: [3, 6, 4, 4],
+        w: [1, 6, 4, 4],
+        opts: Conv2dOptions::valid(1),
+        bias: true,
+    };
+    run(&case, false, 4, true);
+}
+
+#[test]
+fn conv2d_spans_many_workgroups() {
+    // More output channels than one workgroup's rows and more pixels than its columns.
+    let case = Case {
+        x: [2, 3, 20, 18],
+        w: [70, 3, 5, 5],
+        opts: Conv2dOptions::same(20, 18, 5, 2),
+        bias: true,
+    };
+    run(&case, false, 5, false);
+}
+
+#[test]
+fn conv_transpose2d_k5_s2_matlab_same_cropping() {
+    let opts = Conv2dOptions::same_transposed(5, 2);
+    assert_eq!(opts.padding, [1, 2, 1, 2]);
+    let case = Case {
+        x: [3, 5, 4, 3],
+        w: [5, 6, 5, 5],
+        opts,
+        bias: true,
+    };
+    run(&case, true, 6, true);
+}
+
+#[test]
+fn conv_transpose2d_k5_s1_no_cropping() {
+    // The generator's first transposed conv: 4 x 4 -> 8 x 8.
+    let case = Case {
+        x: [2, 6, 4, 3],
+        w: [6, 3, 5, 5],
+        opts: Conv2dOptions::valid(1),
+        bias: true,
+    };
+    run(&case, true, 7, true);
+}
+
+#[test]
+fn conv_transpose2d_k4_s3_uneven_crop() {
+    let case = Case {
+        x: [2, 3, 3, 4],
+        w: [3, 5, 4, 4],
+        opts: Conv2dOptions::new(3, [2, 0, 1, 2]),
+        bias: false,
+    };
+    run(&case, true, 8, true);
+}
+
+#[test]
+fn conv_transpose2d_spans_many_workgroups() {
+    let case = Case {
+        x: [2, 70, 6, 5],
+        w: [70, 3, 5, 5],
+        opts: Conv2dOptions::same_transposed(5, 2),
+        bias: true,
+    };
+    run(&case, true, 9, false);
+}
+
+#[test]
+fn matlab_same_sizes_match_the_dcgan_layers() {
+    for (n, out) in [(64, 32), (32, 16), (16, 8), (8, 4)] {
+        let o = Conv2dOptions::same(n, n, 5, 2);
+        assert_eq!(o.padding, [1, 2, 1, 2]);
+        assert_eq!(o.conv_out(n, n, 5, 5), Some((out, out)));
+        let t = Conv2dOptions::same_transposed(5, 2);
+        assert_eq!(t.transposed_out(out, out, 5, 5), Some((n, n)));
+    }
+    assert_eq!(
+        Conv2dOptions::valid(1).transposed_out(4, 4, 5, 5),
+        Some((8, 8))
+    );
+    assert_eq!(Conv2dOptions::valid(1).conv_out(4, 4, 4, 4), Some((1, 1)));
+}
+
+/// Pins which pixels MATLAB's padding lands on: with a one-hot kernel the output samples
+/// the input at a known offset, and taps that fall in the padding read zero.
+#[test]
+fn matlab_same_padding_lands_top_left_1_bottom_right_2() {
+    let gpu = gpu();
+    let n = 8;
+    let x: Vec<f32> = (0..n * n).map(|i| 1.0 + i as f32).collect();
+    let opts = Conv2dOptions::same(n, n, 5, 2);
+    let tape = Tape::no_grad();
+    let xv = tape.leaf(tensor(&gpu, &x, &[1, 1, n, n]), false);
+    let at = |ky: usize, kx: usize| {
+        let mut w = vec![0f32; 25];
+        w[ky * 5 + kx] = 1.0;
+        let wv = tape.leaf(tensor(&gpu, &w, &[1, 1, 5, 5]), false);
+        conv2d(&tape, &xv, &wv, None, opts)
+            .unwrap()
+            .value
+            .to_vec()
+            .unwrap()
+    };
+    // Tap (0, 0) reads input (2*oy - 1, 2*ox - 1): row/column 0 of the output is padding.
+    let y = at(0, 0);
+    assert_eq!(y[0], 0.0);
+    assert_eq!(y[4 + 1], x[n + 1]); // out (1,1) <- in (1,1)
+    assert_eq!(y[3 * 4 + 3], x[5 * n + 5]); // out (3,3) <- in (5,5)
+                                            // Tap (4, 4) reads input (2*oy + 3, ...): out (3, *) reads row 9, the second bottom pad.
+    let y = at(4, 4);
+    assert_eq!(y[0], x[3 * n + 3]); // out (0,0) <- in (3,3)
+    assert_eq!(y[2 * 4 + 2], x[7 * n + 7]); // out (2,2) <- in (7,7)
+    assert_eq!(y[3 * 4], 0.0);
+    assert_eq!(y[3], 0.0);
+
+    // Transposed: one input pixel at (0, 0) and an all-ones kernel cover full-output rows
+    // and columns 0..5; cropping 1 at top/left leaves output rows/columns 0..4.
+    let mut xi = vec![0f32; 16];
+    xi[0] = 1.0;
+    let xt = tape.leaf(tensor(&gpu, &xi, &[1, 1, 4, 4]), false);
+    let wt = tape.leaf(tensor(&gpu, &[1.0; 25], &[1, 1, 5, 5]), false);
+    let y = conv_transpose2d(&tape, &xt, &wt, None, Conv2dOptions::same_transposed(5, 2)).unwrap();
+    assert_eq!(y.shape(), [1, 1, 8, 8]);
+    let y = y.value.to_vec().unwrap();
+    for r in 0..8 {
+        for c in 0..8 {
+            let want = if r < 4 && c < 4 { 1.0 } else { 0.0 };
+            assert_eq!(y[r * 8 + c], want, "convT output ({r}, {c})");
+        }
+    }
+}
+
+#[test]
+fn mismatched_shapes_are_errors_not_panics() {
+    let gpu = gpu();
+    let tape = Tape::new();
+    let x = tape.leaf(tensor(&gpu, &[0.0; 2 * 3 * 4 * 4], &[2, 3, 4, 4]), true);
+    let w = tape.leaf(tensor(&gpu, &[0.0; 5 * 2 * 3 * 3], &[5, 2, 3, 3]), true);
+    assert!(conv2d(&tape, &x, &w, None, Conv2dOptions::valid(1)).is_err());
+    let w = tape.leaf(tensor(&gpu, &[0.0; 5 * 3 * 7 * 7], &[5, 3, 7, 7]), true);
+    assert!(conv2d(&tape, &x, &w, None, Conv2dOptions::valid(1)).is_err());
+}
