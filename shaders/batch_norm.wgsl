@@ -5,7 +5,8 @@
 //   bn_running_stats   stats from the running statistics (inference mode).
 //   bn_apply           y = (x - mean) * invstd * gamma + beta, one element per invocation.
 //   bn_backward_reduce one workgroup per channel: dbeta = sum(dy), dgamma = sum(dy * xhat).
-//   bn_backward_dx     dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M), closed form.
+//   bn_backward_dx     dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M), closed form
+//                      (training, update != 0), or gamma * invstd * dy (inference).
 
 struct Params {
     batch: u32,
@@ -131,6 +132,11 @@ fn bn_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let c = (i / p.inner) % p.channels;
     let m = f32(p.batch * p.inner);
     let invstd = stats[p.channels + c];
+    if (p.update == 0u) {
+        // Inference mode: the statistics are constants, not functions of x.
+        out[i] = gamma[c] * invstd * dy[i];
+        return;
+    }
     let xhat = (x[i] - stats[c]) * invstd;
     out[i] = gamma[c] * invstd * (dy[i] - dbeta_in[c] / m - xhat * dgamma_in[c] / m);
 }

@@ -55,7 +55,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("driver:         {} {}", i.driver, i.driver_info);
             println!(
                 "max storage binding: {} MiB",
-                l.max_storage_buffer_binding_size as u64 >> 20
+                l.max_storage_buffer_binding_size >> 20
             );
             println!("max buffer:     {} MiB", l.max_buffer_size >> 20);
             println!("workgroups/dim: {}", l.max_compute_workgroups_per_dimension);
@@ -79,7 +79,26 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The Vulkan loader prints an error on every instance when XDG_RUNTIME_DIR is unset or
+/// invalid (common in containers and CI); give it a private directory before any thread starts.
+fn ensure_runtime_dir() {
+    let ok = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if !ok {
+        let dir = std::env::temp_dir().join("dcgan-runtime");
+        if std::fs::create_dir_all(&dir).is_ok() {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+            }
+            // SAFETY: called first thing in main, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
+}
+
 fn main() {
+    ensure_runtime_dir();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");

@@ -78,7 +78,17 @@ pub fn choose(instance: &wgpu::Instance, req: &AdapterRequest) -> Result<wgpu::A
     }
     adapters.sort_by_key(|a| rank(&a.get_info()));
     adapters.into_iter().next().ok_or_else(|| {
-        let mut tried = format!("backends {backends:?}");
+        let names: Vec<&str> = [
+            (wgpu::Backends::VULKAN, "vulkan"),
+            (wgpu::Backends::METAL, "metal"),
+            (wgpu::Backends::DX12, "dx12"),
+            (wgpu::Backends::GL, "gl"),
+        ]
+        .into_iter()
+        .filter(|(b, _)| backends.contains(*b))
+        .map(|(_, n)| n)
+        .collect();
+        let mut tried = format!("backends {}", names.join(", "));
         if let Some(name) = &req.name {
             tried += &format!(", adapter name containing {name:?}");
         }

@@ -171,7 +171,10 @@ impl Gpu {
 
     /// Allocates an uninitialised buffer from the pool, refusing sizes the adapter can't bind.
     pub fn alloc(&self, bytes: u64, what: &str) -> Result<Storage> {
-        let limit = (self.0.limits.max_storage_buffer_binding_size as u64)
+        let limit = self
+            .0
+            .limits
+            .max_storage_buffer_binding_size
             .min(self.0.limits.max_buffer_size);
         if bytes > limit {
             return Err(Error::TooLarge {
@@ -421,7 +424,7 @@ impl Gpu {
     /// and the buffer may be a pooled one that those commands still read.
     pub fn write(&self, dst: &wgpu::Buffer, data: &[u8]) {
         self.flush();
-        if data.len() % 4 == 0 {
+        if data.len().is_multiple_of(4) {
             self.0.queue.write_buffer(dst, 0, data);
         } else {
             let mut padded = data.to_vec();

@@ -198,7 +198,7 @@ pub mod cpu {
             for b in 0..n {
                 for i in 0..inner {
                     let k = at(b, ch, i);
-                    y[k] = ((x[k] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch]);
+                    y[k] = (x[k] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch];
                 }
             }
             means[ch] = mean;
@@ -223,7 +223,7 @@ pub mod cpu {
             .enumerate()
             .map(|(k, &v)| {
                 let ch = (k / inner) % c;
-                ((v - rmean[ch]) / (rvar[ch] + eps).sqrt() * gamma[ch] + beta[ch])
+                (v - rmean[ch]) / (rvar[ch] + eps).sqrt() * gamma[ch] + beta[ch]
             })
             .collect()
     }

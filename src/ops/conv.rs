@@ -429,7 +429,7 @@ pub mod cpu {
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let v = full[((bi * cout + co) * fh + oy + t) * fw + ox + l];
-                        y[((bi * cout + co) * oh + oy) * ow + ox] = (v + b.map_or(0.0, |b| b[co]));
+                        y[((bi * cout + co) * oh + oy) * ow + ox] = v + b.map_or(0.0, |b| b[co]);
                     }
                 }
             }

@@ -76,8 +76,8 @@ pub mod cpu {
         u >= p
     }
 
-    pub fn dropout(x: &[f32], p: f32, seed: u32) -> Vec<f32> {
-        let scale = 1.0 / (1.0 - p);
+    pub fn dropout(x: &[f64], p: f32, seed: u32) -> Vec<f64> {
+        let scale = 1.0 / (1.0 - p as f64);
         x.iter()
             .enumerate()
             .map(|(i, &v)| {

@@ -71,6 +71,29 @@ pub fn broadcast_scalar(g: &Tensor, alpha: f32, shape: &[usize]) -> Result<Tenso
     launch_shaped("broadcast_scalar", g, None, alpha, shape)
 }
 
+struct AddBackward;
+
+impl Function for AddBackward {
+    fn name(&self) -> &'static str {
+        "add_backward"
+    }
+    fn backward(&self, grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.clone()), Some(grad.clone())])
+    }
+}
+
+/// a + b on the tape (same shapes).
+pub fn add_vars(tape: &Tape, a: &Var, b: &Var) -> Result<Var> {
+    if a.shape() != b.shape() {
+        return Err(Error::Shape(format!(
+            "add {:?} + {:?}",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    Ok(tape.record(&[a, b], add(&a.value, &b.value)?, AddBackward))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     Relu,

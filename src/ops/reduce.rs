@@ -96,6 +96,6 @@ pub mod cpu {
                 }
             }
         }
-        out.into_iter().map(|v| v).collect()
+        out.into_iter().collect()
     }
 }
