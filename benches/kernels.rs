@@ -1,1 +1,137 @@
-fn main() {}
+//! Kernel benchmarks at the DCGAN shapes (batch 128), timed to GPU completion. Throughput is
+//! reported in FLOP (2 per multiply-add), so criterion's "elem/s" reads as FLOP/s.
+//!
+//! `cargo bench --bench kernels` (filter with a name fragment, e.g. `-- conv2d_forward`).
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dcgan::ops::conv::{self, Conv2dOptions, Geometry};
+use dcgan::ops::linear;
+use dcgan::{AdapterRequest, Gpu, Tensor};
+
+const BATCH: usize = 128;
+
+fn gpu() -> Gpu {
+    Gpu::new(&AdapterRequest::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn filled(gpu: &Gpu, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    Tensor::from_slice(gpu, &data, shape).unwrap()
+}
+
+/// (name, conv geometry, is the layer a transposed conv)
+fn layers() -> Vec<(String, Geometry, bool)> {
+    let same = |n| Conv2dOptions::same(n, n, 5, 2);
+    let t = Conv2dOptions::same_transposed(5, 2);
+    let b = BATCH;
+    let mut v = Vec::new();
+    // Generator: transposed convs, described by the conv they are the input gradient of.
+    for (cin, n, cout, opts) in [
+        (512, 4, 256, Conv2dOptions::valid(1)),
+        (256, 8, 128, t),
+        (128, 16, 64, t),
+        (64, 32, 3, t),
+    ] {
+        let g = Geometry::transposed(&[b, cin, n, n], &[cin, cout, 5, 5], opts).unwrap();
+        v.push((format!("{cin}x{n}x{n}_to_{cout}x{}x{}", g.h, g.w), g, true));
+    }
+    // Discriminator convs.
+    for (cin, n, cout) in [(3, 64, 64), (64, 32, 128), (128, 16, 256), (256, 8, 512)] {
+        let g = Geometry::conv(&[b, cin, n, n], &[cout, cin, 5, 5], same(n)).unwrap();
+        v.push((
+            format!("{cin}x{n}x{n}_to_{cout}x{}x{}", g.oh, g.ow),
+            g,
+            false,
+        ));
+    }
+    let g = Geometry::conv(&[b, 512, 4, 4], &[1, 512, 4, 4], Conv2dOptions::valid(1)).unwrap();
+    v.push(("512x4x4_to_1x1x1".into(), g, false));
+    v
+}
+
+fn bench_conv(c: &mut Criterion) {
+    let gpu = gpu();
+    let mut group = c.benchmark_group("conv");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4));
+    for (name, g, transposed) in layers() {
+        let x = filled(&gpu, &[g.batch, g.cin, g.h, g.w]);
+        let w = filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]);
+        let dy = filled(&gpu, &[g.batch, g.cout, g.oh, g.ow]);
+        let bias_out = filled(&gpu, &[g.cout]);
+        let bias_in = filled(&gpu, &[g.cin]);
+        group.throughput(Throughput::Elements(2 * g.macs()));
+        let b = g.batch;
+        // Which primitive serves which pass of the layer.
+        let (fwd, dx, dw) = if transposed {
+            (
+                "conv_transpose2d",
+                "conv_transpose2d_input_grad",
+                "conv_transpose2d_weight_grad",
+            )
+        } else {
+            ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")
+        };
+        group.bench_function(format!("{fwd}_b{b}_{name}"), |bch| {
+            bch.iter(|| {
+                let y = if transposed {
+                    conv::input_grad(&dy, &w, Some(&bias_in), &g).unwrap()
+                } else {
+                    conv::forward(&x, &w, Some(&bias_out), &g).unwrap()
+                };
+                gpu.sync().unwrap();
+                y
+            })
+        });
+        group.bench_function(format!("{dx}_b{b}_{name}"), |bch| {
+            bch.iter(|| {
+                let y = if transposed {
+                    conv::forward(&x, &w, None, &g).unwrap()
+                } else {
+                    conv::input_grad(&dy, &w, None, &g).unwrap()
+                };
+                gpu.sync().unwrap();
+                y
+            })
+        });
+        group.bench_function(format!("{dw}_b{b}_{name}"), |bch| {
+            bch.iter(|| {
+                let y = conv::weight_grad(&dy, &x, &g).unwrap();
+                gpu.sync().unwrap();
+                y
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_gemm(c: &mut Criterion) {
+    let gpu = gpu();
+    let n = 1024;
+    let a = filled(&gpu, &[n, n]);
+    let b = filled(&gpu, &[n, n]);
+    let mut group = c.benchmark_group("gemm");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
+    group.bench_function("matmul_1024x1024x1024", |bch| {
+        bch.iter(|| {
+            let c = linear::matmul(&a, &b).unwrap();
+            gpu.sync().unwrap();
+            c
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_conv);
+criterion_main!(benches);

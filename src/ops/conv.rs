@@ -96,21 +96,38 @@ struct Params {
 }
 
 /// The geometry of one conv: x [batch, cin, h, w], w [cout, cin, kh, kw], y [batch, cout, oh, ow].
+/// A transposed conv is described by the conv whose input gradient it is.
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
-    batch: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    oh: usize,
-    ow: usize,
-    kh: usize,
-    kw: usize,
-    opts: Conv2dOptions,
+pub struct Geometry {
+    pub batch: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub opts: Conv2dOptions,
 }
 
 impl Geometry {
+    /// The conv of an input of shape `x` with a weight of shape `w`.
+    pub fn conv(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Geometry> {
+        conv_geometry(x, w, opts)
+    }
+
+    /// The conv behind a transposed conv of input `x` with weight `w` [cin, cout, kh, kw].
+    pub fn transposed(x: &[usize], w: &[usize], opts: Conv2dOptions) -> Result<Geometry> {
+        transposed_geometry(x, w, opts)
+    }
+
+    /// Multiply-adds of one pass (each of the three primitives does this many useful ones,
+    /// padding taps aside).
+    pub fn macs(&self) -> u64 {
+        (self.batch * self.cout * self.oh * self.ow * self.cin * self.kh * self.kw) as u64
+    }
+
     fn params(&self) -> Params {
         Params {
             batch: self.batch as u32,
@@ -131,7 +148,7 @@ impl Geometry {
 }
 
 /// Primitive 1: y = conv(x, w) + bias.
-fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
+pub fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
     let mut p = g.params();
@@ -154,7 +171,7 @@ fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Resul
 
 /// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch per
 /// stride phase.
-fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
+pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
     let gpu = dy.gpu();
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let s = g.opts.stride;
@@ -186,7 +203,7 @@ fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> R
 }
 
 /// Primitive 3: dw = sum over the batch of dy correlated with x.
-fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
+pub fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
     let gpu = dy.gpu();
     let dw = Tensor::uninit(gpu, &[g.cout, g.cin, g.kh, g.kw])?;
     let tiles = tile_plan(gpu, g.cout);

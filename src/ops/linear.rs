@@ -34,11 +34,12 @@ pub enum Bias<'a> {
 /// Register tile sizes (rows x columns per invocation) and workgroup shape for a GEMM of
 /// `rows` x `cols`: small row counts get small tiles so that no lane computes mostly padding.
 pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
-    let (tm_max, tn) = if gpu.info().device_type == wgpu::DeviceType::Cpu {
-        (16, 4)
-    } else {
-        (8, 4)
-    };
+    let (tm_max, tn) =
+        tile_override().unwrap_or(if gpu.info().device_type == wgpu::DeviceType::Cpu {
+            (16, 4)
+        } else {
+            (8, 4)
+        });
     let tm = rows.clamp(1, tm_max) as u32;
     let row_tiles = rows.div_ceil(tm as usize);
     let wgy = (row_tiles.next_power_of_two().min(8)) as u32;
@@ -48,6 +49,16 @@ pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
         wgx: 64 / wgy,
         wgy,
     }
+}
+
+/// `DCGAN_TILE=16x4` overrides the register tile (rows x columns) for tuning runs.
+fn tile_override() -> Option<(usize, u32)> {
+    static TILE: std::sync::OnceLock<Option<(usize, u32)>> = std::sync::OnceLock::new();
+    *TILE.get_or_init(|| {
+        let v = std::env::var("DCGAN_TILE").ok()?;
+        let (a, b) = v.split_once('x')?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
