@@ -1,14 +1,16 @@
-// conv.wgsl: the three convolution primitives as implicit GEMMs (no im2col buffer). Together
-// they serve all six passes of conv2d and conv_transpose2d:
+// conv.wgsl: the three convolution primitives as implicit GEMMs (no im2col buffer), for
+// adapters with subgroups. Together they serve all six passes of conv2d and conv_transpose2d:
 //   conv2d_forward      y[n,co,oy,ox]  = sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci,oy*s+ky-pt,ox*s+kx-pl]
 //   conv2d_input_grad   dx[n,ci,iy,ix] = sum_{co,ky,kx} w[co,ci,ky,kx] * dy[n,co,oy,ox]
 //                        over taps with iy+pt-ky = oy*s (the conv_transpose2d forward)
 //   conv2d_weight_grad  dw[co,ci,ky,kx]= sum_{n,oy,ox} dy[n,co,oy,ox] * x[n,ci,oy*s+ky-pt,ox*s+kx-pl]
 // Shapes: x [batch, cin, h, w], w [cout, cin, kh, kw], y / dy [batch, cout, oh, ow].
 // Bindings: 0 params, 1 a, 2 b, 3 bias (read; ignored unless has_bias), 4 out (read_write).
-// Each invocation keeps TM rows x TN columns of the output GEMM in registers; a workgroup is
-// WGX (columns) x WGY (rows) invocations; columns of one invocation are WGX apart so that
-// neighbouring lanes touch neighbouring pixels. Grid: x = column groups, y = row groups.
+// A workgroup is one subgroup of SG lanes computing TM GEMM rows (channels) for SG * TN
+// columns; each lane owns TN consecutive columns. At every reduction step the TM row values
+// are loaded once across the subgroup (lane l loads rows l, l + SG, ...; TMS = TM / SG loads a
+// lane) and shared with subgroupBroadcast, so per-lane loads are TMS + TN instead of TM + TN.
+// Grid: x = ceil(columns / (SG * TN)), y = ceil(rows / TM), z = reduction splits (weight_grad).
 // input_grad runs once per stride phase (ph_y, ph_x): every pixel in a dispatch has the same
 // valid taps, so no multiply by an inserted zero is ever done.
 
@@ -30,7 +32,7 @@ struct Params {
     ph_x: u32,
     qh: u32,
     qw: u32,
-    _pad0: u32,
+    split: u32, // weight_grad: images per reduction split
     _pad1: u32,
     _pad2: u32,
 }
@@ -42,98 +44,98 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 // a = x, b = w, out = y [batch, cout, oh, ow]. GEMM rows = cout, columns = output pixels.
-@compute @workgroup_size(WGX, WGY)
+@compute @workgroup_size(SG)
 fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let npix = p.batch * p.oh * p.ow;
     let ohw = p.oh * p.ow;
     let hw = p.h * p.w;
     let kk = p.kh * p.kw;
-    let co0 = (wid.y * WGY + lid.y) * TM;
-    let px0 = wid.x * WGX * TN + lid.x;
-    var xbase: array<i32, TN>;
-    var iy0: array<i32, TN>;
-    var ix0: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        let pix = min(px0 + j * WGX, npix - 1u);
-        let n = pix / ohw;
-        let r = pix - n * ohw;
-        let oy = r / p.ow;
-        let ox = r - oy * p.ow;
-        xbase[j] = i32(n * p.cin * hw);
-        iy0[j] = i32(oy * p.stride) - i32(p.pad_t);
-        ix0[j] = i32(ox * p.stride) - i32(p.pad_l);
-    }
-    var wrow: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) { wrow[i] = min(co0 + i, p.cout - 1u) * p.cin * kk; }
-    var acc: array<f32, TM * TN>;
+    let co0 = wid.y * TM;
+    let px0 = (wid.x * SG + lid.x) * TN;
+    //#unroll j TN
+    let pix{j} = min(px0 + {j}u, npix - 1u);
+    let n{j} = pix{j} / ohw;
+    let oy{j} = (pix{j} - n{j} * ohw) / p.ow;
+    let xb{j} = i32(n{j} * p.cin * hw);
+    let iy{j} = i32(oy{j} * p.stride) - i32(p.pad_t);
+    let ix{j} = i32((pix{j} - n{j} * ohw - oy{j} * p.ow) * p.stride) - i32(p.pad_l);
+    //#end
+    //#unroll s TMS
+    let wrow{s} = min(co0 + {s}u * SG + lid.x, p.cout - 1u) * p.cin * kk;
+    //#unroll l SG
+    var acc_{s}_{l} = array<f32, TN>();
+    //#end
+    //#end
     for (var ci = 0u; ci < p.cin; ci++) {
         let cofs = i32(ci * hw);
         for (var ky = 0u; ky < p.kh; ky++) {
             for (var kx = 0u; kx < p.kw; kx++) {
                 let k = ci * kk + ky * p.kw + kx;
-                var wv: array<f32, TM>;
-                for (var i = 0u; i < TM; i++) { wv[i] = b[wrow[i] + k]; }
-                var xv: array<f32, TN>;
-                for (var j = 0u; j < TN; j++) {
-                    let iy = iy0[j] + i32(ky);
-                    let ix = ix0[j] + i32(kx);
-                    let inb = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-                    let v = a[select(0, xbase[j] + cofs + iy * i32(p.w) + ix, inb)];
-                    xv[j] = select(0.0, v, inb);
-                }
-                for (var i = 0u; i < TM; i++) {
-                    for (var j = 0u; j < TN; j++) {
-                        acc[i * TN + j] = fma(wv[i], xv[j], acc[i * TN + j]);
-                    }
-                }
+                //#unroll s TMS
+                let av{s} = b[wrow{s} + k];
+                //#end
+                //#unroll j TN
+                let y{j} = iy{j} + i32(ky);
+                let x{j} = ix{j} + i32(kx);
+                let in{j} = y{j} >= 0 && y{j} < i32(p.h) && x{j} >= 0 && x{j} < i32(p.w);
+                let v{j} = select(0.0, a[select(0, xb{j} + cofs + y{j} * i32(p.w) + x{j}, in{j})], in{j});
+                //#end
+                //#unroll s TMS
+                //#unroll l SG
+                let r{s}_{l} = subgroupBroadcast(av{s}, {l}u);
+                //#unroll j TN
+                acc_{s}_{l}[{j}] = fma(r{s}_{l}, v{j}, acc_{s}_{l}[{j}]);
+                //#end
+                //#end
+                //#end
             }
         }
     }
-    for (var i = 0u; i < TM; i++) {
-        let co = co0 + i;
-        if (co >= p.cout) { break; }
-        var bv = 0.0;
-        if (p.has_bias != 0u) { bv = bias[co]; }
-        for (var j = 0u; j < TN; j++) {
-            let pix = px0 + j * WGX;
-            if (pix < npix) {
-                let n = pix / ohw;
-                let r = pix - n * ohw;
-                out[(n * p.cout + co) * ohw + r] = acc[i * TN + j] + bv;
+    //#unroll s TMS
+    //#unroll l SG
+    {
+        let co = co0 + {s}u * SG + {l}u;
+        if (co < p.cout) {
+            var bv = 0.0;
+            if (p.has_bias != 0u) { bv = bias[co]; }
+            //#unroll j TN
+            if (px0 + {j}u < npix) {
+                out[(n{j} * p.cout + co) * ohw + pix{j} - n{j} * ohw] = acc_{s}_{l}[{j}] + bv;
             }
+            //#end
         }
     }
+    //#end
+    //#end
 }
 
 // a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w], only the pixels of phase
 // (ph_y, ph_x): iy = qy * s + ph_y for qy < qh. GEMM rows = cin, columns = those pixels.
-@compute @workgroup_size(WGX, WGY)
+@compute @workgroup_size(SG)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let npix = p.batch * p.qh * p.qw;
     let qhw = p.qh * p.qw;
     let ohw = p.oh * p.ow;
     let kk = p.kh * p.kw;
     let s = p.stride;
-    let ci0 = (wid.y * WGY + lid.y) * TM;
-    let px0 = wid.x * WGX * TN + lid.x;
-    var dybase: array<i32, TN>;
-    var qy: array<i32, TN>;
-    var qx: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        let pix = min(px0 + j * WGX, npix - 1u);
-        let n = pix / qhw;
-        let r = pix - n * qhw;
-        let y = r / p.qw;
-        dybase[j] = i32(n * p.cout * ohw);
-        qy[j] = i32(y);
-        qx[j] = i32(r - y * p.qw);
-    }
-    var wofs: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) { wofs[i] = min(ci0 + i, p.cin - 1u) * kk; }
+    let ci0 = wid.y * TM;
+    let px0 = (wid.x * SG + lid.x) * TN;
+    //#unroll j TN
+    let pix{j} = min(px0 + {j}u, npix - 1u);
+    let n{j} = pix{j} / qhw;
+    let qy{j} = (pix{j} - n{j} * qhw) / p.qw;
+    let qx{j} = pix{j} - n{j} * qhw - qy{j} * p.qw;
+    let db{j} = i32(n{j} * p.cout * ohw);
+    //#end
+    //#unroll t TMS
+    let wofs{t} = min(ci0 + {t}u * SG + lid.x, p.cin - 1u) * kk;
+    //#unroll l SG
+    var acc_{t}_{l} = array<f32, TN>();
+    //#end
+    //#end
     // Taps that reach this phase: ky = (ph_y + pt) mod s, then every s-th.
     let ky0 = (p.ph_y + p.pad_t) % s;
     let kx0 = (p.ph_x + p.pad_l) % s;
-    var acc: array<f32, TM * TN>;
     for (var co = 0u; co < p.cout; co++) {
         let wco = co * p.cin * kk;
         let dco = i32(co * ohw);
@@ -142,97 +144,115 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let dyo = (i32(p.ph_y + p.pad_t) - i32(ky)) / i32(s);
             for (var kx = kx0; kx < p.kw; kx += s) {
                 let dxo = (i32(p.ph_x + p.pad_l) - i32(kx)) / i32(s);
-                var wv: array<f32, TM>;
-                for (var i = 0u; i < TM; i++) { wv[i] = b[wco + wofs[i] + ky * p.kw + kx]; }
-                var gv: array<f32, TN>;
-                for (var j = 0u; j < TN; j++) {
-                    let oy = qy[j] + dyo;
-                    let ox = qx[j] + dxo;
-                    let inb = oy >= 0 && oy < i32(p.oh) && ox >= 0 && ox < i32(p.ow);
-                    let v = a[select(0, dybase[j] + dco + oy * i32(p.ow) + ox, inb)];
-                    gv[j] = select(0.0, v, inb);
-                }
-                for (var i = 0u; i < TM; i++) {
-                    for (var j = 0u; j < TN; j++) {
-                        acc[i * TN + j] = fma(wv[i], gv[j], acc[i * TN + j]);
-                    }
-                }
+                let tap = wco + ky * p.kw + kx;
+                //#unroll t TMS
+                let av{t} = b[tap + wofs{t}];
+                //#end
+                //#unroll j TN
+                let y{j} = i32(qy{j}) + dyo;
+                let x{j} = i32(qx{j}) + dxo;
+                let in{j} = y{j} >= 0 && y{j} < i32(p.oh) && x{j} >= 0 && x{j} < i32(p.ow);
+                let v{j} = select(0.0, a[select(0, db{j} + dco + y{j} * i32(p.ow) + x{j}, in{j})], in{j});
+                //#end
+                //#unroll t TMS
+                //#unroll l SG
+                let r{t}_{l} = subgroupBroadcast(av{t}, {l}u);
+                //#unroll j TN
+                acc_{t}_{l}[{j}] = fma(r{t}_{l}, v{j}, acc_{t}_{l}[{j}]);
+                //#end
+                //#end
+                //#end
             }
         }
     }
     let hw = p.h * p.w;
-    for (var i = 0u; i < TM; i++) {
-        let ci = ci0 + i;
-        if (ci >= p.cin) { break; }
-        var bv = 0.0;
-        if (p.has_bias != 0u) { bv = bias[ci]; }
-        for (var j = 0u; j < TN; j++) {
-            let pix = px0 + j * WGX;
-            let iy = u32(qy[j]) * s + p.ph_y;
-            let ix = u32(qx[j]) * s + p.ph_x;
-            if (pix < npix && iy < p.h && ix < p.w) {
-                let n = pix / qhw;
-                out[(n * p.cin + ci) * hw + iy * p.w + ix] = acc[i * TN + j] + bv;
+    //#unroll t TMS
+    //#unroll l SG
+    {
+        let ci = ci0 + {t}u * SG + {l}u;
+        if (ci < p.cin) {
+            var bv = 0.0;
+            if (p.has_bias != 0u) { bv = bias[ci]; }
+            //#unroll j TN
+            {
+                let iy = qy{j} * s + p.ph_y;
+                let ix = qx{j} * s + p.ph_x;
+                if (px0 + {j}u < npix && iy < p.h && ix < p.w) {
+                    out[(n{j} * p.cin + ci) * hw + iy * p.w + ix] = acc_{t}_{l}[{j}] + bv;
+                }
             }
+            //#end
         }
     }
+    //#end
+    //#end
 }
 
-// a = dy [batch, cout, oh, ow], b = x, out = dw [cout, cin, kh, kw]. GEMM rows = cout,
-// columns = (ci, ky, kx), reduction over every output pixel of the batch in a fixed order.
-@compute @workgroup_size(WGX, WGY)
+// a = dy [batch, cout, oh, ow], b = x, out = partial dw [splits, cout, cin, kh, kw]: split z
+// sums images [z * split, (z + 1) * split) in a fixed order; the host adds the splits up.
+// GEMM rows = cout, columns = (ci, ky, kx).
+@compute @workgroup_size(SG)
 fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let kk = p.kh * p.kw;
     let ncol = p.cin * kk;
     let ohw = p.oh * p.ow;
     let hw = p.h * p.w;
-    let co0 = (wid.y * WGY + lid.y) * TM;
-    let col0 = wid.x * WGX * TN + lid.x;
-    var xofs: array<i32, TN>;
-    var dky: array<i32, TN>;
-    var dkx: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        let col = min(col0 + j * WGX, ncol - 1u);
-        let ci = col / kk;
-        let r = col - ci * kk;
-        let ky = r / p.kw;
-        xofs[j] = i32(ci * hw);
-        dky[j] = i32(ky) - i32(p.pad_t);
-        dkx[j] = i32(r - ky * p.kw) - i32(p.pad_l);
-    }
-    var dyofs: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) { dyofs[i] = min(co0 + i, p.cout - 1u) * ohw; }
-    var acc: array<f32, TM * TN>;
-    for (var n = 0u; n < p.batch; n++) {
+    let co0 = wid.y * TM;
+    let cb = (wid.x * SG + lid.x) * TN;
+    //#unroll j TN
+    let col{j} = min(cb + {j}u, ncol - 1u);
+    let ci{j} = col{j} / kk;
+    let ky{j} = (col{j} - ci{j} * kk) / p.kw;
+    let xo{j} = i32(ci{j} * hw);
+    let dky{j} = i32(ky{j}) - i32(p.pad_t);
+    let dkx{j} = i32(col{j} - ci{j} * kk - ky{j} * p.kw) - i32(p.pad_l);
+    //#end
+    //#unroll t TMS
+    let dyo{t} = min(co0 + {t}u * SG + lid.x, p.cout - 1u) * ohw;
+    //#unroll l SG
+    var acc_{t}_{l} = array<f32, TN>();
+    //#end
+    //#end
+    let n_end = min((wid.z + 1u) * p.split, p.batch);
+    for (var n = wid.z * p.split; n < n_end; n++) {
         let dyn_ = n * p.cout * ohw;
         let xn = i32(n * p.cin * hw);
         for (var oy = 0u; oy < p.oh; oy++) {
+            let iyb = i32(oy * p.stride);
             for (var ox = 0u; ox < p.ow; ox++) {
                 let o = dyn_ + oy * p.ow + ox;
-                var gv: array<f32, TM>;
-                for (var i = 0u; i < TM; i++) { gv[i] = a[o + dyofs[i]]; }
-                var xv: array<f32, TN>;
-                for (var j = 0u; j < TN; j++) {
-                    let iy = i32(oy * p.stride) + dky[j];
-                    let ix = i32(ox * p.stride) + dkx[j];
-                    let inb = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-                    let v = b[select(0, xn + xofs[j] + iy * i32(p.w) + ix, inb)];
-                    xv[j] = select(0.0, v, inb);
-                }
-                for (var i = 0u; i < TM; i++) {
-                    for (var j = 0u; j < TN; j++) {
-                        acc[i * TN + j] = fma(gv[i], xv[j], acc[i * TN + j]);
-                    }
-                }
+                let ixb = i32(ox * p.stride);
+                //#unroll t TMS
+                let av{t} = a[o + dyo{t}];
+                //#end
+                //#unroll j TN
+                let y{j} = iyb + dky{j};
+                let x{j} = ixb + dkx{j};
+                let in{j} = y{j} >= 0 && y{j} < i32(p.h) && x{j} >= 0 && x{j} < i32(p.w);
+                let v{j} = select(0.0, b[select(0, xn + xo{j} + y{j} * i32(p.w) + x{j}, in{j})], in{j});
+                //#end
+                //#unroll t TMS
+                //#unroll l SG
+                let r{t}_{l} = subgroupBroadcast(av{t}, {l}u);
+                //#unroll j TN
+                acc_{t}_{l}[{j}] = fma(r{t}_{l}, v{j}, acc_{t}_{l}[{j}]);
+                //#end
+                //#end
+                //#end
             }
         }
     }
-    for (var i = 0u; i < TM; i++) {
-        let co = co0 + i;
-        if (co >= p.cout) { break; }
-        for (var j = 0u; j < TN; j++) {
-            let col = col0 + j * WGX;
-            if (col < ncol) { out[co * ncol + col] = acc[i * TN + j]; }
+    let zofs = wid.z * p.cout * ncol;
+    //#unroll t TMS
+    //#unroll l SG
+    {
+        let co = co0 + {t}u * SG + {l}u;
+        if (co < p.cout) {
+            //#unroll j TN
+            if (cb + {j}u < ncol) { out[zofs + co * ncol + cb + {j}u] = acc_{t}_{l}[{j}]; }
+            //#end
         }
     }
+    //#end
+    //#end
 }

@@ -1,9 +1,12 @@
 // matmul.wgsl: C[M, N] = A(m, k) * B(k, n) (+ bias), any strides, so one kernel serves
 // linear's forward (x * W^T), input gradient (dy * W) and weight gradient (dy^T * x).
 // Bindings: 0 params, 1 a, 2 b, 3 bias (read; ignored when bias_mode = 0), 4 c (read_write).
-// Constants: TM x TN outputs per invocation in registers; workgroup WGX x WGY invocations,
-// lanes along n so neighbouring invocations read neighbouring columns.
-// Grid: x = ceil(N / (WGX * TN)), y = ceil(M / (WGY * TM)).
+// Constants: TM rows x TN (= 4 * TN4) columns per invocation, held in TM * TN4 vec4 registers
+// (the //#unroll blocks are expanded by the host); WGX invocations per workgroup, all on the
+// same TM rows. Rows depend on the workgroup id alone, so A's loads are uniform across the
+// workgroup: one load and a broadcast on SIMD-on-CPU drivers (llvmpipe), where per-lane
+// loads are what limits speed, and broadcast-friendly on GPUs.
+// Grid: x = ceil(N / (WGX * TN)), y = ceil(M / TM).
 
 struct Params {
     m: u32,
@@ -22,38 +25,51 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-@compute @workgroup_size(WGX, WGY)
+fn store(m: u32, n: u32, v: f32) {
+    if (m < p.m && n < p.n) {
+        var r = v;
+        if (p.bias_mode == 1u) { r += bias[n]; }
+        if (p.bias_mode == 2u) { r += bias[m]; }
+        c[m * p.n + n] = r;
+    }
+}
+
+@compute @workgroup_size(WGX)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let m0 = (wid.y * WGY + lid.y) * TM;
-    let n0 = wid.x * WGX * TN + lid.x;
-    var rows: array<u32, TM>;
-    var cols: array<u32, TN>;
+    let m0 = wid.y * TM;
+    let n0 = (wid.x * WGX + lid.x) * TN;
     // Out-of-range rows and columns compute on clamped (valid) indices and are not stored.
-    for (var i = 0u; i < TM; i++) { rows[i] = min(m0 + i, p.m - 1u) * p.sa_m; }
-    for (var j = 0u; j < TN; j++) { cols[j] = min(n0 + j * WGX, p.n - 1u) * p.sb_n; }
-    var acc: array<f32, TM * TN>;
+    //#unroll i TM
+    let row{i} = min(m0 + {i}u, p.m - 1u) * p.sa_m;
+    //#unroll q TN4
+    var acc{i}_{q} = vec4<f32>();
+    //#end
+    //#end
+    //#unroll q TN4
+    let col{q}_0 = min(n0 + 4u * {q}u + 0u, p.n - 1u) * p.sb_n;
+    let col{q}_1 = min(n0 + 4u * {q}u + 1u, p.n - 1u) * p.sb_n;
+    let col{q}_2 = min(n0 + 4u * {q}u + 2u, p.n - 1u) * p.sb_n;
+    let col{q}_3 = min(n0 + 4u * {q}u + 3u, p.n - 1u) * p.sb_n;
+    //#end
     for (var k = 0u; k < p.k; k++) {
-        var av: array<f32, TM>;
-        var bv: array<f32, TN>;
-        for (var i = 0u; i < TM; i++) { av[i] = a[rows[i] + k * p.sa_k]; }
-        for (var j = 0u; j < TN; j++) { bv[j] = b[cols[j] + k * p.sb_k]; }
-        for (var i = 0u; i < TM; i++) {
-            for (var j = 0u; j < TN; j++) {
-                acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
-            }
-        }
+        let ka = k * p.sa_k;
+        let kb = k * p.sb_k;
+        //#unroll q TN4
+        let b{q} = vec4<f32>(b[col{q}_0 + kb], b[col{q}_1 + kb], b[col{q}_2 + kb], b[col{q}_3 + kb]);
+        //#end
+        //#unroll i TM
+        let a{i} = vec4<f32>(a[row{i} + ka]);
+        //#unroll q TN4
+        acc{i}_{q} += a{i} * b{q};
+        //#end
+        //#end
     }
-    for (var i = 0u; i < TM; i++) {
-        let m = m0 + i;
-        if (m >= p.m) { break; }
-        for (var j = 0u; j < TN; j++) {
-            let n = n0 + j * WGX;
-            if (n < p.n) {
-                var v = acc[i * TN + j];
-                if (p.bias_mode == 1u) { v += bias[n]; }
-                if (p.bias_mode == 2u) { v += bias[m]; }
-                c[m * p.n + n] = v;
-            }
-        }
-    }
+    //#unroll i TM
+    //#unroll q TN4
+    store(m0 + {i}u, n0 + 4u * {q}u + 0u, acc{i}_{q}.x);
+    store(m0 + {i}u, n0 + 4u * {q}u + 1u, acc{i}_{q}.y);
+    store(m0 + {i}u, n0 + 4u * {q}u + 2u, acc{i}_{q}.z);
+    store(m0 + {i}u, n0 + 4u * {q}u + 3u, acc{i}_{q}.w);
+    //#end
+    //#end
 }

@@ -3,6 +3,8 @@
 // channel_sum: x viewed as [outer, channels, inner]; one 256-wide workgroup per channel (grid
 //   split over x/y), out[c] = sum over outer and inner. Serves bias gradients.
 // sum_all: one workgroup; out[0] = alpha * sum(x).
+// sum_splits: out[i] = sum over z < outer of x[z * channels + i], in order of z; one element
+//   per invocation (adds up the split-reduction partials of a weight gradient).
 
 struct Params {
     outer: u32,
@@ -50,4 +52,13 @@ fn sum_all(@builtin(local_invocation_id) lid: vec3<u32>) {
     partial[lid.x] = s;
     let total = tree_sum(lid.x);
     if (lid.x == 0u) { out[0] = p.alpha * total; }
+}
+
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_workgroup(wid, nwg) * 256u + lid.x;
+    if (i >= p.channels) { return; }
+    var s = 0.0;
+    for (var z = 0u; z < p.outer; z++) { s += x[z * p.channels + i]; }
+    out[i] = s;
 }

@@ -48,13 +48,66 @@ fn source(file: &str) -> &'static str {
         "elementwise" => include_str!("../../shaders/elementwise.wgsl"),
         "reduce" => include_str!("../../shaders/reduce.wgsl"),
         "matmul" => include_str!("../../shaders/matmul.wgsl"),
+        "gemm" => include_str!("../../shaders/gemm.wgsl"),
         "conv" => include_str!("../../shaders/conv.wgsl"),
+        "conv_portable" => include_str!("../../shaders/conv_portable.wgsl"),
         "batch_norm" => include_str!("../../shaders/batch_norm.wgsl"),
         "dropout" => include_str!("../../shaders/dropout.wgsl"),
         "loss" => include_str!("../../shaders/loss.wgsl"),
         "adam" => include_str!("../../shaders/adam.wgsl"),
         other => panic!("unknown shader file {other}"),
     }
+}
+
+/// Expands `//#unroll VAR COUNT` ... `//#end` blocks (nestable; COUNT a number or one of the
+/// spliced constants) by repeating the body with `{VAR}` replaced by 0..COUNT. Register tiles
+/// are written this way because shader compilers (llvmpipe's among them) keep indexed local
+/// arrays in memory unless every index is a constant, which loops do not guarantee.
+pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
+    fn count(tok: &str, consts: &[(&'static str, u32)]) -> usize {
+        tok.parse()
+            .ok()
+            .or_else(|| consts.iter().find(|(k, _)| *k == tok).map(|(_, v)| *v as usize))
+            .unwrap_or_else(|| panic!("unroll count {tok} is not a number or constant"))
+    }
+    fn expand(lines: &[&str], consts: &[(&'static str, u32)], out: &mut Vec<String>) {
+        let mut i = 0;
+        while i < lines.len() {
+            let t = lines[i].trim();
+            if let Some(rest) = t.strip_prefix("//#unroll ") {
+                let mut it = rest.split_whitespace();
+                let var = it.next().expect("unroll variable");
+                let n = count(it.next().expect("unroll count"), consts);
+                // Find the matching //#end.
+                let (mut depth, mut j) = (1, i + 1);
+                while depth > 0 {
+                    let tj = lines[j].trim();
+                    if tj.starts_with("//#unroll ") {
+                        depth += 1;
+                    } else if tj == "//#end" {
+                        depth -= 1;
+                    }
+                    j += 1;
+                }
+                let body = &lines[i + 1..j - 1];
+                let pat = format!("{{{var}}}");
+                for k in 0..n {
+                    let replaced: Vec<String> =
+                        body.iter().map(|l| l.replace(&pat, &k.to_string())).collect();
+                    let refs: Vec<&str> = replaced.iter().map(|s| s.as_str()).collect();
+                    expand(&refs, consts, out);
+                }
+                i = j;
+            } else {
+                out.push(lines[i].to_string());
+                i += 1;
+            }
+        }
+    }
+    let lines: Vec<&str> = src.lines().collect();
+    let mut out = Vec::new();
+    expand(&lines, consts, &mut out);
+    out.join("\n") + "\n"
 }
 
 #[derive(Default)]
@@ -67,17 +120,31 @@ impl PipelineCache {
         if let Some(k) = self.map.get(spec) {
             return k.clone();
         }
+        let body = source(spec.file);
         let mut src = String::new();
+        // `enable` directives must precede every declaration, the spliced constants included.
+        for line in body.lines().filter(|l| l.starts_with("enable ")) {
+            src += line;
+            src += "\n";
+        }
         for (k, v) in &spec.consts {
             src += &format!("const {k}: u32 = {v}u;\n");
         }
         src += COMMON;
-        src += source(spec.file);
+        let rest: Vec<&str> = body.lines().filter(|l| !l.starts_with("enable ")).collect();
+        src += &unroll(&rest.join("\n"), &spec.consts);
         let label = spec.label();
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(&label),
             source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
+        };
+        // SAFETY: our kernels clamp every index they compute from data-dependent values and
+        // are tested against CPU references at odd shapes; the host checks every binding's
+        // size against the shapes it passes. Without this, naga wraps each access, division
+        // and loop in run-time guards that cost llvmpipe several times the arithmetic.
+        let module = unsafe {
+            device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+        };
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),
             layout: None,
@@ -94,5 +161,17 @@ impl PipelineCache {
         });
         self.map.insert(spec.clone(), k.clone());
         k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unroll;
+
+    #[test]
+    fn unroll_repeats_nested_bodies() {
+        let src = "a\n//#unroll i TM\nx{i}\n//#unroll j 2\ny{i}{j}\n//#end\n//#end\nb";
+        let out = unroll(src, &[("TM", 2)]);
+        assert_eq!(out, "a\nx0\ny00\ny01\nx1\ny10\ny11\nb\n");
     }
 }

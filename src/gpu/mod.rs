@@ -64,6 +64,7 @@ struct Inner {
     rec: Mutex<Recorder>,
     profiler: Option<Profiler>,
     profile: Mutex<BTreeMap<String, (u64, f64)>>,
+    use_subgroups: std::sync::atomic::AtomicBool,
 }
 
 /// The GPU context. Cheap to clone; every tensor holds one.
@@ -82,7 +83,10 @@ impl Gpu {
         // Limits::default() caps buffers far below what lavapipe and real GPUs allow.
         let limits = adapter.limits();
         let offered = adapter.features();
-        let features = offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
+        let features = offered
+            & (wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::SHADER_F16
+                | wgpu::Features::SUBGROUP);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("dcgan"),
             required_features: features,
@@ -135,6 +139,9 @@ impl Gpu {
             }),
             profiler,
             profile: Mutex::default(),
+            use_subgroups: std::sync::atomic::AtomicBool::new(
+                std::env::var_os("DCGAN_PORTABLE").is_none(),
+            ),
         })))
     }
 
@@ -156,6 +163,25 @@ impl Gpu {
     pub fn pool(&self) -> &Pool {
         &self.0.pool
     }
+    /// Subgroup size when the adapter offers subgroup operations with one fixed size (the
+    /// register-tiled kernels then share loads across lanes).
+    pub fn subgroup_size(&self) -> Option<u32> {
+        let i = &self.0.info;
+        (self.0.use_subgroups.load(std::sync::atomic::Ordering::Relaxed)
+            && self.0.features.contains(wgpu::Features::SUBGROUP)
+            && i.subgroup_min_size == i.subgroup_max_size
+            && i.subgroup_min_size >= 4)
+            .then_some(i.subgroup_min_size)
+    }
+
+    /// Turns the subgroup kernels off (or back on), so the portable kernels can be tested and
+    /// compared on an adapter that has both. `DCGAN_PORTABLE=1` starts with them off.
+    pub fn set_subgroups(&self, on: bool) {
+        self.0
+            .use_subgroups
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn has_timestamps(&self) -> bool {
         self.0.profiler.is_some()
     }

@@ -41,13 +41,12 @@ pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
             (8, 4)
         });
     let tm = rows.clamp(1, tm_max) as u32;
-    let row_tiles = rows.div_ceil(tm as usize);
-    let wgy = (row_tiles.next_power_of_two().min(8)) as u32;
+    let threads: u32 = std::env::var("DCGAN_WG").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     KernelTiles {
         tm,
         tn,
-        wgx: 64 / wgy,
-        wgy,
+        wgx: threads,
+        wgy: 1,
     }
 }
 
@@ -74,6 +73,7 @@ impl KernelTiles {
         KernelSpec::new(file, entry)
             .with("TM", self.tm)
             .with("TN", self.tn)
+            .with("TN4", self.tn / 4)
             .with("WGX", self.wgx)
             .with("WGY", self.wgy)
     }
@@ -120,6 +120,20 @@ pub fn matmul_strided(
         sb_n: sb.1 as u32,
         bias_mode,
     };
+    let bias_opt = (bias_mode != 0).then_some(bias_t);
+    let gp = super::gemm::Params {
+        m: p.m,
+        n: p.n,
+        k: p.k,
+        sa_m: p.sa_m,
+        sa_k: p.sa_k,
+        sb_k: p.sb_k,
+        sb_n: p.sb_n,
+        bias_mode,
+    };
+    if super::gemm::try_gemm(a, b, bias_opt, &c, &gp)? {
+        return Ok(c);
+    }
     let tiles = tile_plan(gpu, m);
     let mut binds = vec![(1, a.bind()), (2, b.bind())];
     // The shader reads bias only when bias_mode != 0, but the binding is always in its layout.

@@ -5,6 +5,7 @@ pub mod batch_norm;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
+pub mod gemm;
 pub mod linear;
 pub mod loss;
 pub mod reduce;

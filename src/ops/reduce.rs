@@ -37,6 +37,27 @@ pub fn channel_sum(x: &Tensor, outer: usize, channels: usize, inner: usize) -> R
     Ok(out)
 }
 
+/// x viewed as [splits, n] -> [n] (with `shape`), summed over splits in order.
+pub fn sum_splits(x: &Tensor, splits: usize, shape: &[usize]) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let out = Tensor::uninit(gpu, shape)?;
+    let n = out.numel();
+    assert_eq!(splits * n, x.numel());
+    let p = Params {
+        outer: splits as u32,
+        channels: n as u32,
+        inner: 1,
+        alpha: 1.0,
+    };
+    gpu.dispatch(
+        &KernelSpec::new("reduce", "sum_splits"),
+        bytemuck::bytes_of(&p),
+        &[(1, x.bind()), (2, out.bind())],
+        super::grid_1d(gpu, n, 256),
+    );
+    Ok(out)
+}
+
 /// alpha * sum(x) as a [1] tensor.
 pub fn sum_all(x: &Tensor, alpha: f32) -> Result<Tensor> {
     let gpu = x.gpu();

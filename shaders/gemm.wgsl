@@ -1,0 +1,75 @@
+// gemm.wgsl: C[M, N] = A(m, k) * B(k, n) (+ bias), any strides, on adapters with subgroups.
+// A workgroup is one subgroup of SG lanes. Every lane computes the same TM rows for its own TN
+// columns; the TM row values of A at each k are loaded once across the subgroup (lane l loads
+// rows l, l + SG, ...) and handed to every lane by subgroupBroadcast. On llvmpipe, where each
+// load costs a per-lane loop, this cuts A's loads SG-fold; on GPUs it is a register broadcast.
+// Bindings: 0 params, 1 a, 2 b, 3 bias (read; ignored when bias_mode = 0), 4 c (read_write).
+// Constants: SG (subgroup size), TM (multiple of SG), TMS = TM / SG, TN.
+// Grid: x = ceil(N / (SG * TN)), y = ceil(M / TM).
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    sa_m: u32,
+    sa_k: u32,
+    sb_k: u32,
+    sb_n: u32,
+    bias_mode: u32, // 0 none, 1 bias[n], 2 bias[m]
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn store(m: u32, n: u32, v: f32) {
+    if (m < p.m && n < p.n) {
+        var r = v;
+        if (p.bias_mode == 1u) { r += bias[n]; }
+        if (p.bias_mode == 2u) { r += bias[m]; }
+        c[m * p.n + n] = r;
+    }
+}
+
+@compute @workgroup_size(SG)
+fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let m0 = wid.y * TM;
+    let n0 = (wid.x * SG + lid.x) * TN;
+    //#unroll s TMS
+    let arow{s} = min(m0 + {s}u * SG + lid.x, p.m - 1u) * p.sa_m;
+    //#end
+    //#unroll j TN
+    let col{j} = min(n0 + {j}u, p.n - 1u) * p.sb_n;
+    //#end
+    //#unroll s TMS
+    //#unroll l SG
+    var acc_{s}_{l} = array<f32, TN>();
+    //#end
+    //#end
+    for (var k = 0u; k < p.k; k++) {
+        //#unroll s TMS
+        let av{s} = a[arow{s} + k * p.sa_k];
+        //#end
+        let kb = k * p.sb_k;
+        //#unroll j TN
+        let b{j} = b[col{j} + kb];
+        //#end
+        //#unroll s TMS
+        //#unroll l SG
+        let a{s}_{l} = subgroupBroadcast(av{s}, {l}u);
+        //#unroll j TN
+        acc_{s}_{l}[{j}] = fma(a{s}_{l}, b{j}, acc_{s}_{l}[{j}]);
+        //#end
+        //#end
+        //#end
+    }
+    //#unroll s TMS
+    //#unroll l SG
+    //#unroll j TN
+    store(m0 + {s}u * SG + {l}u, n0 + {j}u, acc_{s}_{l}[{j}]);
+    //#end
+    //#end
+    //#end
+}

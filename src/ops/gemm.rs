@@ -1,0 +1,79 @@
+//! The register-tiled matmul with general strides that serves linear and the conv family's
+//! GEMM-shaped work: on adapters with subgroups the row operand is loaded once per subgroup
+//! and broadcast (`shaders/gemm.wgsl`); elsewhere the portable kernel (`shaders/matmul.wgsl`).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, KernelSpec};
+use crate::tensor::Tensor;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
+pub struct Params {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub sa_m: u32,
+    pub sa_k: u32,
+    pub sb_k: u32,
+    pub sb_n: u32,
+    pub bias_mode: u32,
+}
+
+/// Tile sizes: (TM, TN, lanes). `DCGAN_GEMM_TILE=TMxTN` overrides for tuning runs.
+fn plan(gpu: &Gpu, sg: u32) -> (u32, u32) {
+    static OVERRIDE: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
+    let o = *OVERRIDE.get_or_init(|| {
+        let v = std::env::var("DCGAN_GEMM_TILE").ok()?;
+        let (a, b) = v.split_once('x')?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    });
+    let (tm, tn) = o.unwrap_or(if gpu.info().device_type == wgpu::DeviceType::Cpu {
+        (2 * sg, 4)
+    } else {
+        (sg, 4)
+    });
+    (tm.div_ceil(sg) * sg, tn)
+}
+
+/// Records C[m, n] = A(m, k) B(k, n) (+ bias) into `c`; false when this adapter has no
+/// subgroups (the caller then uses the portable kernel).
+pub fn try_gemm(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+    p: &Params,
+) -> Result<bool> {
+    let gpu = a.gpu();
+    let Some(sg) = gpu.subgroup_size() else {
+        return Ok(false);
+    };
+    let (tm, tn) = plan(gpu, sg);
+    let spec = KernelSpec::new("gemm", "gemm")
+        .with("SG", sg)
+        .with("TM", tm)
+        .with("TMS", tm / sg)
+        .with("TN", tn);
+    let x = p.n.div_ceil(sg * tn);
+    let y = p.m.div_ceil(tm);
+    let max = gpu.limits().max_compute_workgroups_per_dimension;
+    if x > max || y > max {
+        return Err(Error::Shape(format!(
+            "gemm grid {x} x {y} exceeds {max} per dimension"
+        )));
+    }
+    gpu.dispatch(
+        &spec,
+        bytemuck::bytes_of(p),
+        &[
+            (1, a.bind()),
+            (2, b.bind()),
+            (3, bias.unwrap_or(a).bind()),
+            (4, c.bind()),
+        ],
+        [x, y, 1],
+    );
+    Ok(true)
+}
