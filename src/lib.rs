@@ -5,11 +5,18 @@
 //! CPU reference together), `optim`.
 
 pub mod autodiff;
+pub mod checkpoint;
+pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod model;
+pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod run;
 pub mod tensor;
+pub mod train;
+pub mod viz;
 
 pub use autodiff::{Param, Tape, Var};
 pub use error::{Error, Result};

@@ -1,7 +1,10 @@
 //! The `dcgan` command line: info, and (in later modules) train, generate, bench.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
+use dcgan::run::{RunConfig, RunError};
 use dcgan::{AdapterRequest, Gpu};
 
 #[derive(Parser)]
@@ -40,13 +43,198 @@ enum Command {
     Info {
         #[command(flatten)]
         device: DeviceArgs,
+        /// Also print every layer's output shape and parameter count
+        #[arg(long)]
+        model: bool,
+    },
+    /// Train the DCGAN (defaults: the MATLAB example's)
+    Train(Box<TrainArgs>),
+    /// Write samples of a trained generator
+    Generate {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// A checkpoint written by `dcgan train`
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// How many images
+        #[arg(long, default_value_t = 25)]
+        count: usize,
+        /// Output folder for sample_NNNNN.png
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed for the latents
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also write grid.png with all samples
+        #[arg(long)]
+        grid: bool,
     },
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Folder of JPEG/PNG images, searched recursively (default: the shipped sample)
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// ISIC labels CSV (image,label); only images it names are used
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Run folder (default: runs/run-<unix time>)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Iterations to train (default 4200, MATLAB's 600 epochs of 900 images)
+    #[arg(long, conflicts_with = "epochs")]
+    iterations: Option<u64>,
+    /// Epochs to train instead (drop-last batches per epoch)
+    #[arg(long)]
+    epochs: Option<u64>,
+    #[arg(long, default_value_t = 128)]
+    batch_size: i64,
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f32,
+    #[arg(long, default_value_t = 0.5)]
+    beta1: f32,
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f32,
+    /// Fraction of real labels flipped each iteration
+    #[arg(long, default_value_t = 0.3)]
+    flip: f32,
+    /// Random seed (drawn and printed when not given)
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Preview grid every N iterations (and at iteration 1)
+    #[arg(long, default_value_t = 100)]
+    preview_every: u64,
+    /// Checkpoint every N iterations (and at the end)
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Continue the run in this folder
+    #[arg(long, conflicts_with = "out")]
+    resume: Option<PathBuf>,
+}
+
+/// The shipped sample data, found beside the binary's source tree or the working directory.
+fn default_data() -> (PathBuf, Option<PathBuf>) {
+    let candidates = [
+        PathBuf::from("data/isic2016"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/isic2016"),
+    ];
+    let dir = candidates
+        .iter()
+        .find(|p| p.is_dir())
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone());
+    let labels = dir.join("labels.csv");
+    (dir, labels.exists().then_some(labels))
+}
+
+fn train(a: TrainArgs) -> Result<(), RunError> {
+    let usage = |m: String| RunError { code: 2, msg: m };
+    if a.batch_size <= 0 {
+        return Err(usage(format!(
+            "--batch-size must be positive, got {}",
+            a.batch_size
+        )));
+    }
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        return Err(usage(format!("--lr must be positive, got {}", a.lr)));
+    }
+    if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {
+        return Err(usage("--beta1 and --beta2 must lie in [0, 1)".into()));
+    }
+    if !(0.0..=1.0).contains(&a.flip) {
+        return Err(usage(format!("--flip must lie in [0, 1], got {}", a.flip)));
+    }
+    if a.preview_every == 0 {
+        return Err(usage("--preview-every must be positive".into()));
+    }
+    if a.iterations == Some(0) || a.epochs == Some(0) {
+        return Err(usage("nothing to do: zero iterations".into()));
+    }
+    let gpu = a.device.open().map_err(|e| usage(e.to_string()))?;
+    let (default_dir, default_labels) = default_data();
+    let (data, labels) = match a.data {
+        Some(d) => (d, a.labels),
+        None => (default_dir, a.labels.or(default_labels)),
+    };
+    let seed = a.seed.unwrap_or_else(|| {
+        let s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            % 1_000_000_007;
+        eprintln!("seed {s} (pass --seed {s} to repeat this run)");
+        s
+    });
+    let batch = a.batch_size as usize;
+    let iterations = a.iterations.unwrap_or(4200);
+    let (out, resume) = match a.resume {
+        Some(dir) => (dir, true),
+        None => (
+            a.out.unwrap_or_else(|| {
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                PathBuf::from(format!("runs/run-{t}"))
+            }),
+            false,
+        ),
+    };
+    let cfg = RunConfig {
+        data,
+        labels,
+        iterations,
+        epochs: a.epochs,
+        batch_size: batch,
+        lr: a.lr,
+        beta1: a.beta1,
+        beta2: a.beta2,
+        eps: 1e-8,
+        flip: a.flip,
+        seed,
+        preview_every: a.preview_every,
+        checkpoint_every: a.checkpoint_every,
+        keep_checkpoints: 3,
+        image_size: dcgan::model::IMAGE,
+        resize_filter: dcgan::data::RESIZE_FILTER.to_string(),
+        adapter: gpu.describe(),
+    };
+    dcgan::run::train(&gpu, cfg, &out, resume)
+}
+
+fn print_summary(name: &str, rows: &[dcgan::model::SummaryRow]) -> usize {
+    println!("{name}");
+    let mut total = 0;
+    for (layer, shape, params) in rows {
+        let s: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        println!("  {:<34} {:>12} {:>10}", layer, s.join("x"), params);
+        total += params;
+    }
+    println!("  {:<34} {:>12} {:>10}", "total", "", total);
+    total
+}
+
+fn run(cli: Cli) -> Result<(), RunError> {
+    let usage = |e: dcgan::Error| RunError {
+        code: 2,
+        msg: e.to_string(),
+    };
     match cli.command {
-        Command::Info { device } => {
-            let gpu = device.open()?;
+        Command::Train(a) => return train(*a),
+        Command::Generate {
+            device,
+            checkpoint,
+            count,
+            out,
+            seed,
+            grid,
+        } => {
+            let gpu = device.open().map_err(usage)?;
+            return dcgan::run::generate(&gpu, &checkpoint, count, &out, seed, grid);
+        }
+        Command::Info { device, model } => {
+            let gpu = device.open().map_err(usage)?;
             let i = gpu.info();
             let l = gpu.limits();
             println!("adapter:        {}", i.name);
@@ -74,6 +262,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 "f16:            {}",
                 gpu.features().contains(wgpu::Features::SHADER_F16)
             );
+            if model {
+                let mut rng = dcgan::nn::init::InitRng::new(0);
+                let g = dcgan::model::Generator::new(&gpu, &mut rng).map_err(usage)?;
+                let d = dcgan::model::Discriminator::new(&gpu, &mut rng).map_err(usage)?;
+                println!();
+                print_summary("generator (input: 100 latent values)", &g.summary());
+                print_summary("discriminator (input: 3x64x64 image)", &d.summary());
+            }
         }
     }
     Ok(())
@@ -102,6 +298,6 @@ fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
-        std::process::exit(2);
+        std::process::exit(e.code);
     }
 }

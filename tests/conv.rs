@@ -21,8 +21,19 @@ struct Case {
     bias: bool,
 }
 
+/// Checks a case on every kernel family the adapter has: the subgroup kernels where offered,
+/// and always the portable ones.
 fn run(case: &Case, transposed: bool, seed: u64, gradcheck: bool) {
     let gpu = gpu();
+    if gpu.subgroup_size().is_some() {
+        run_on(&gpu, case, transposed, seed, gradcheck);
+    }
+    gpu.set_subgroups(false);
+    run_on(&gpu, case, transposed, seed, gradcheck);
+}
+
+fn run_on(gpu: &dcgan::Gpu, case: &Case, transposed: bool, seed: u64, gradcheck: bool) {
+    let gpu = gpu.clone();
     let mut rng = Rng::new(seed);
     let xs = case.x;
     let ws = case.w;

@@ -80,6 +80,13 @@ fn sigmoid_is_stable_for_large_logits() {
 #[test]
 fn linear_matches_reference_and_gradients() {
     let gpu = gpu();
+    linear_case(&gpu);
+    gpu.set_subgroups(false);
+    linear_case(&gpu);
+}
+
+fn linear_case(gpu: &dcgan::Gpu) {
+    let gpu = gpu.clone();
     let mut rng = Rng::new(21);
     let (batch, inf, outf) = (5, 7, 70);
     let x = rng.vec(batch * inf);
@@ -111,15 +118,20 @@ fn linear_matches_reference_and_gradients() {
 }
 
 #[test]
-fn matmul_spans_many_workgroups() {
+fn matmul_spans_many_workgroups_on_both_kernel_families() {
     let gpu = gpu();
     let mut rng = Rng::new(22);
     let (m, k, n) = (131, 67, 259);
     let a = rng.vec(m * k);
     let b = rng.vec(k * n);
-    let c = ops::linear::matmul(&tensor(&gpu, &a, &[m, k]), &tensor(&gpu, &b, &[k, n])).unwrap();
     let want = ops::linear::cpu::matmul(&to64(&a), &to64(&b), m, k, n);
-    assert_close("matmul", &c.to_vec().unwrap(), &want, 1e-4, 1e-4);
+    for subgroups in [true, false] {
+        gpu.set_subgroups(subgroups);
+        let c =
+            ops::linear::matmul(&tensor(&gpu, &a, &[m, k]), &tensor(&gpu, &b, &[k, n])).unwrap();
+        let what = format!("matmul (subgroups {subgroups})");
+        assert_close(&what, &c.to_vec().unwrap(), &want, 1e-4, 1e-4);
+    }
 }
 
 fn bn_case(training: bool, seed: u64) {

@@ -67,7 +67,12 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
     fn count(tok: &str, consts: &[(&'static str, u32)]) -> usize {
         tok.parse()
             .ok()
-            .or_else(|| consts.iter().find(|(k, _)| *k == tok).map(|(_, v)| *v as usize))
+            .or_else(|| {
+                consts
+                    .iter()
+                    .find(|(k, _)| *k == tok)
+                    .map(|(_, v)| *v as usize)
+            })
             .unwrap_or_else(|| panic!("unroll count {tok} is not a number or constant"))
     }
     fn expand(lines: &[&str], consts: &[(&'static str, u32)], out: &mut Vec<String>) {
@@ -92,8 +97,10 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
                 let body = &lines[i + 1..j - 1];
                 let pat = format!("{{{var}}}");
                 for k in 0..n {
-                    let replaced: Vec<String> =
-                        body.iter().map(|l| l.replace(&pat, &k.to_string())).collect();
+                    let replaced: Vec<String> = body
+                        .iter()
+                        .map(|l| l.replace(&pat, &k.to_string()))
+                        .collect();
                     let refs: Vec<&str> = replaced.iter().map(|s| s.as_str()).collect();
                     expand(&refs, consts, out);
                 }

@@ -167,7 +167,10 @@ impl Gpu {
     /// register-tiled kernels then share loads across lanes).
     pub fn subgroup_size(&self) -> Option<u32> {
         let i = &self.0.info;
-        (self.0.use_subgroups.load(std::sync::atomic::Ordering::Relaxed)
+        (self
+            .0
+            .use_subgroups
+            .load(std::sync::atomic::Ordering::Relaxed)
             && self.0.features.contains(wgpu::Features::SUBGROUP)
             && i.subgroup_min_size == i.subgroup_max_size
             && i.subgroup_min_size >= 4)

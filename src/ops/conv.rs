@@ -272,7 +272,11 @@ pub fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
     let splits = match plan {
         Plan::Subgroup { .. } => {
             let groups = (grid[0] * grid[1]) as usize;
-            let want: usize = if gpu.info().device_type == wgpu::DeviceType::Cpu { 16 } else { 512 };
+            let want: usize = if gpu.info().device_type == wgpu::DeviceType::Cpu {
+                16
+            } else {
+                512
+            };
             let per = g.batch.div_ceil(want.div_ceil(groups).clamp(1, g.batch));
             p.split = per as u32;
             g.batch.div_ceil(per)

@@ -41,7 +41,10 @@ pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
             (8, 4)
         });
     let tm = rows.clamp(1, tm_max) as u32;
-    let threads: u32 = std::env::var("DCGAN_WG").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let threads: u32 = std::env::var("DCGAN_WG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
     KernelTiles {
         tm,
         tn,

@@ -24,3 +24,33 @@ use crate::gpu::Gpu;
 pub(crate) fn grid_1d(gpu: &Gpu, n: usize, per_group: usize) -> [u32; 3] {
     gpu.grid(n.div_ceil(per_group) as u64)
 }
+
+struct ReshapeBackward {
+    shape: Vec<usize>,
+}
+
+impl crate::autodiff::Function for ReshapeBackward {
+    fn name(&self) -> &'static str {
+        "reshape_backward"
+    }
+    fn backward(
+        &self,
+        grad: &crate::tensor::Tensor,
+        _needs: &[bool],
+    ) -> crate::error::Result<Vec<Option<crate::tensor::Tensor>>> {
+        Ok(vec![Some(grad.reshape(&self.shape)?)])
+    }
+}
+
+/// The same data viewed with another shape (no copy).
+pub fn reshape(
+    tape: &crate::autodiff::Tape,
+    x: &crate::autodiff::Var,
+    shape: &[usize],
+) -> crate::error::Result<crate::autodiff::Var> {
+    let y = x.value.reshape(shape)?;
+    let f = ReshapeBackward {
+        shape: x.shape().to_vec(),
+    };
+    Ok(tape.record(&[x], y, f))
+}

@@ -1,0 +1,174 @@
+//! Layers with parameters: Linear, Conv2d, ConvTranspose2d, BatchNorm2d, each a thin owner of
+//! `Param`s over the ops in `crate::ops`.
+
+pub mod init;
+
+use crate::autodiff::{Param, Tape, Var};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::ops::{self, batch_norm::BatchNormState, Conv2dOptions};
+use crate::tensor::Tensor;
+use init::InitRng;
+
+/// Anything that owns parameters, listed in a fixed order (checkpoints and Adam rely on it).
+pub trait Module {
+    fn params(&self) -> Vec<&Param>;
+    /// Non-trainable state saved with the weights (batch-norm running statistics).
+    fn buffers(&self) -> Vec<(String, &Tensor)> {
+        Vec::new()
+    }
+}
+
+pub struct Linear {
+    pub weight: Param,
+    pub bias: Param,
+}
+
+impl Linear {
+    pub fn new(gpu: &Gpu, name: &str, inf: usize, outf: usize, rng: &mut InitRng) -> Result<Self> {
+        Ok(Linear {
+            weight: Param::new(
+                format!("{name}.weight"),
+                rng.glorot(gpu, &[outf, inf], inf, outf)?,
+            ),
+            bias: Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[outf])?),
+        })
+    }
+    pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        ops::linear(
+            tape,
+            x,
+            &tape.param(&self.weight),
+            Some(&tape.param(&self.bias)),
+        )
+    }
+}
+
+impl Module for Linear {
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.weight, &self.bias]
+    }
+}
+
+pub struct Conv2d {
+    pub weight: Param,
+    pub bias: Param,
+    pub opts: Conv2dOptions,
+}
+
+impl Conv2d {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        opts: Conv2dOptions,
+        rng: &mut InitRng,
+    ) -> Result<Self> {
+        Ok(Conv2d {
+            weight: Param::new(
+                format!("{name}.weight"),
+                rng.glorot(gpu, &[cout, cin, k, k], cin * k * k, cout * k * k)?,
+            ),
+            bias: Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[cout])?),
+            opts,
+        })
+    }
+    pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
+        ops::conv2d(tape, x, &w, Some(&b), self.opts)
+    }
+}
+
+impl Module for Conv2d {
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.weight, &self.bias]
+    }
+}
+
+pub struct ConvTranspose2d {
+    pub weight: Param,
+    pub bias: Param,
+    pub opts: Conv2dOptions,
+}
+
+impl ConvTranspose2d {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        opts: Conv2dOptions,
+        rng: &mut InitRng,
+    ) -> Result<Self> {
+        Ok(ConvTranspose2d {
+            weight: Param::new(
+                format!("{name}.weight"),
+                rng.glorot(gpu, &[cin, cout, k, k], cout * k * k, cin * k * k)?,
+            ),
+            bias: Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[cout])?),
+            opts,
+        })
+    }
+    pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
+        ops::conv_transpose2d(tape, x, &w, Some(&b), self.opts)
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.weight, &self.bias]
+    }
+}
+
+pub struct BatchNorm2d {
+    pub name: String,
+    pub weight: Param,
+    pub bias: Param,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    pub momentum: f32,
+    pub eps: f32,
+}
+
+impl BatchNorm2d {
+    /// MATLAB's defaults: scale 1, offset 0, epsilon 1e-5, running-statistic momentum 0.1.
+    pub fn new(gpu: &Gpu, name: &str, c: usize) -> Result<Self> {
+        Ok(BatchNorm2d {
+            name: name.to_string(),
+            weight: Param::new(format!("{name}.weight"), Tensor::full(gpu, 1.0, &[c])?),
+            bias: Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[c])?),
+            running_mean: Tensor::zeros(gpu, &[c])?,
+            running_var: Tensor::full(gpu, 1.0, &[c])?,
+            momentum: 0.1,
+            eps: 1e-5,
+        })
+    }
+    pub fn forward(&self, tape: &Tape, x: &Var, training: bool) -> Result<Var> {
+        let state = BatchNormState {
+            running_mean: &self.running_mean,
+            running_var: &self.running_var,
+            momentum: self.momentum,
+            eps: self.eps,
+        };
+        let (g, b) = (tape.param(&self.weight), tape.param(&self.bias));
+        ops::batch_norm(tape, x, &g, &b, &state, training)
+    }
+}
+
+impl Module for BatchNorm2d {
+    fn params(&self) -> Vec<&Param> {
+        vec![&self.weight, &self.bias]
+    }
+    fn buffers(&self) -> Vec<(String, &Tensor)> {
+        vec![
+            (format!("{}.running_mean", self.name), &self.running_mean),
+            (format!("{}.running_var", self.name), &self.running_var),
+        ]
+    }
+}

@@ -1,0 +1,402 @@
+//! A training run on disk: the run directory (config.json, metrics.jsonl, previews/,
+//! scores.png, training.gif, checkpoints/), resume, progress and logging.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint;
+use crate::data::{self, Dataset};
+use crate::gpu::Gpu;
+use crate::model::IMAGE;
+use crate::optim::AdamConfig;
+use crate::tensor::Tensor;
+use crate::train::{batch_plan, Gan, TrainConfig};
+use crate::viz;
+
+/// Every option of a run, saved as config.json and inside each checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    pub data: PathBuf,
+    pub labels: Option<PathBuf>,
+    /// Total iterations; when `epochs` is set it is recomputed from the data once loaded.
+    pub iterations: u64,
+    pub epochs: Option<u64>,
+    pub batch_size: usize,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub flip: f32,
+    pub seed: u64,
+    pub preview_every: u64,
+    pub checkpoint_every: u64,
+    pub keep_checkpoints: usize,
+    pub image_size: usize,
+    pub resize_filter: String,
+    pub adapter: String,
+}
+
+impl RunConfig {
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            batch: self.batch_size,
+            adam: AdamConfig {
+                lr: self.lr,
+                beta1: self.beta1,
+                beta2: self.beta2,
+                eps: self.eps,
+            },
+            flip: self.flip,
+            seed: self.seed,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MetricsLine {
+    iteration: u64,
+    epoch: u64,
+    d_loss: f32,
+    g_loss: f32,
+    d_score: f32,
+    g_score: f32,
+    elapsed_s: f64,
+    images_per_s: f64,
+}
+
+/// Errors a run reports in one line; `code` is the process exit status.
+#[derive(Debug)]
+pub struct RunError {
+    pub code: i32,
+    pub msg: String,
+}
+
+impl RunError {
+    fn usage(msg: impl Into<String>) -> RunError {
+        RunError {
+            code: 2,
+            msg: msg.into(),
+        }
+    }
+    fn fail(msg: impl Into<String>) -> RunError {
+        RunError {
+            code: 1,
+            msg: msg.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+fn io<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> RunError + '_ {
+    move |e| RunError::fail(format!("{}: {e}", path.display()))
+}
+
+/// Loads the newest checkpoint under `dir` that reads back cleanly, reporting the ones that
+/// do not.
+fn load_latest(gan: &mut Gan, dir: &Path) -> Result<PathBuf, RunError> {
+    let mut all = checkpoint::list(dir);
+    while let Some(path) = all.pop() {
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        match checkpoint::load_into(gan, &bytes) {
+            Ok(_) => return Ok(path),
+            Err(e) => eprintln!("warning: skipping {}: {e}", path.display()),
+        }
+    }
+    Err(RunError::usage(format!(
+        "{}: no usable checkpoint to resume from",
+        dir.display()
+    )))
+}
+
+/// Trains from scratch into `out`, or continues the run in `out` when `resume` is set.
+pub fn train(gpu: &Gpu, mut cfg: RunConfig, out: &Path, resume: bool) -> Result<(), RunError> {
+    let ckpt_dir = out.join("checkpoints");
+    let prev_dir = out.join("previews");
+    if resume {
+        let saved: RunConfig = serde_json::from_slice(
+            &std::fs::read(out.join("config.json")).map_err(io(&out.join("config.json")))?,
+        )
+        .map_err(|e| RunError::usage(format!("{}: {e}", out.join("config.json").display())))?;
+        // The run's own options win; only the length may be extended.
+        let iterations = cfg.iterations.max(saved.iterations);
+        cfg = RunConfig {
+            iterations,
+            adapter: gpu.describe(),
+            ..saved
+        };
+    } else if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(RunError::usage(format!(
+            "{}: run folder exists; pass --resume {0} to continue it, or choose another --out",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(&prev_dir).map_err(io(&prev_dir))?;
+    std::fs::create_dir_all(&ckpt_dir).map_err(io(&ckpt_dir))?;
+
+    let (ds, report) = data::load(&cfg.data, cfg.labels.as_deref(), cfg.image_size)
+        .map_err(|e| RunError::usage(e.to_string()))?;
+    if !report.skipped.is_empty() {
+        eprintln!("skipped {} unreadable images:", report.skipped.len());
+        for (p, e) in report.skipped.iter().take(10) {
+            eprintln!("  {}: {e}", p.display());
+        }
+    }
+    if !report.labels_without_image.is_empty() {
+        eprintln!(
+            "{} label rows name images that are not in {} (e.g. {}); skipped",
+            report.labels_without_image.len(),
+            cfg.data.display(),
+            report.labels_without_image[0]
+        );
+    }
+    if ds.len() < cfg.batch_size {
+        return Err(RunError::usage(
+            data::DataError::TooFew {
+                usable: ds.len(),
+                batch: cfg.batch_size,
+            }
+            .to_string(),
+        ));
+    }
+    if let Some(e) = cfg.epochs {
+        cfg.iterations = e * (ds.len() / cfg.batch_size) as u64;
+    }
+    let config_text = serde_json::to_string_pretty(&cfg).expect("config serialises");
+    let mut gan = Gan::new(gpu, cfg.train_config()).map_err(|e| RunError::fail(e.to_string()))?;
+    if resume {
+        let from = load_latest(&mut gan, &ckpt_dir)?;
+        eprintln!("resuming from {} (iteration {})", from.display(), gan.step);
+    }
+    checkpoint::write_atomic(&out.join("config.json"), config_text.as_bytes())
+        .map_err(io(&out.join("config.json")))?;
+    eprintln!(
+        "training on {} images from {} with {}, seed {}",
+        ds.len(),
+        cfg.data.display(),
+        gpu.describe(),
+        cfg.seed
+    );
+
+    // Metrics already written past the resumed step belong to a lost future: drop them.
+    let metrics_path = out.join("metrics.jsonl");
+    let (mut hist_i, mut hist_d, mut hist_g) = (Vec::new(), Vec::new(), Vec::new());
+    let mut kept = String::new();
+    if let Ok(text) = std::fs::read_to_string(&metrics_path) {
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let it = v["iteration"].as_u64().unwrap_or(u64::MAX);
+            if it <= gan.step {
+                hist_i.push(it);
+                hist_d.push(v["d_score"].as_f64().unwrap_or(0.0) as f32);
+                hist_g.push(v["g_score"].as_f64().unwrap_or(0.0) as f32);
+                kept += line;
+                kept.push('\n');
+            }
+        }
+    }
+    checkpoint::write_atomic(&metrics_path, kept.as_bytes()).map_err(io(&metrics_path))?;
+    let mut metrics = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&metrics_path)
+        .map_err(io(&metrics_path))?;
+
+    let ds = Arc::new(ds);
+    let batches = prefetch(
+        ds.clone(),
+        cfg.seed,
+        cfg.batch_size,
+        gan.step,
+        cfg.iterations,
+    );
+    let per_epoch = (ds.len() / cfg.batch_size) as u64;
+    let start = Instant::now();
+    let first = gan.step;
+    let progress = progress_bar(cfg.iterations, gan.step);
+    let mut last_log = Instant::now();
+    let real = Tensor::uninit(gpu, &[cfg.batch_size, 3, IMAGE, IMAGE])
+        .map_err(|e| RunError::fail(e.to_string()))?;
+    while gan.step < cfg.iterations {
+        let (it, data) = batches
+            .recv()
+            .map_err(|_| RunError::fail("batch loader stopped"))?;
+        debug_assert_eq!(it, gan.step);
+        real.write(&data)
+            .map_err(|e| RunError::fail(e.to_string()))?;
+        let s = gan
+            .train_step(&real)
+            .map_err(|e| RunError::fail(e.to_string()))?;
+        let i = gan.step;
+        if ![s.d_loss, s.g_loss, s.d_score, s.g_score]
+            .iter()
+            .all(|v| v.is_finite())
+        {
+            return Err(RunError::fail(format!(
+                "iteration {i}: loss is not finite (D {}, G {}); stopped, the last checkpoint in {} is intact",
+                s.d_loss,
+                s.g_loss,
+                ckpt_dir.display()
+            )));
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let ips = ((i - first) as usize * cfg.batch_size) as f64 / elapsed.max(1e-9);
+        let line = MetricsLine {
+            iteration: i,
+            epoch: (i - 1) / per_epoch.max(1) + 1,
+            d_loss: s.d_loss,
+            g_loss: s.g_loss,
+            d_score: s.d_score,
+            g_score: s.g_score,
+            elapsed_s: elapsed,
+            images_per_s: ips,
+        };
+        writeln!(metrics, "{}", serde_json::to_string(&line).unwrap())
+            .map_err(io(&metrics_path))?;
+        hist_i.push(i);
+        hist_d.push(s.d_score);
+        hist_g.push(s.g_score);
+        let msg = format!(
+            "epoch {} D {:.3} G {:.3} {:.1} img/s",
+            line.epoch, s.d_score, s.g_score, ips
+        );
+        match &progress {
+            Some(pb) => {
+                pb.set_position(i);
+                pb.set_message(msg);
+            }
+            None if last_log.elapsed().as_secs_f64() >= 5.0 || i == cfg.iterations => {
+                eprintln!("iteration {i}/{} {msg}", cfg.iterations);
+                last_log = Instant::now();
+            }
+            None => {}
+        }
+        if i == 1 || i % cfg.preview_every == 0 || i == cfg.iterations {
+            write_preview(&gan, &prev_dir, i)?;
+            viz::save_scores(&hist_i, &hist_d, &hist_g, &out.join("scores.png"))
+                .map_err(RunError::fail)?;
+        }
+        if (cfg.checkpoint_every > 0 && i % cfg.checkpoint_every == 0) || i == cfg.iterations {
+            checkpoint::save(&gan, &config_text, &ckpt_dir, cfg.keep_checkpoints)
+                .map_err(RunError::fail)?;
+        }
+    }
+    if let Some(pb) = progress {
+        pb.finish();
+    }
+    eprintln!("done: {} iterations in {}", gan.step, out.display());
+    Ok(())
+}
+
+fn progress_bar(total: u64, at: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} iterations, ETA {eta} {msg}")
+            .expect("valid template"),
+    );
+    pb.set_position(at);
+    Some(pb)
+}
+
+/// Assembles the real batches of iterations [from, to) on a worker thread, two ahead.
+fn prefetch(
+    ds: Arc<Dataset>,
+    seed: u64,
+    batch: usize,
+    from: u64,
+    to: u64,
+) -> mpsc::Receiver<(u64, Vec<f32>)> {
+    let (tx, rx) = mpsc::sync_channel(2);
+    std::thread::spawn(move || {
+        for it in from..to {
+            let (idx, flips, _) = batch_plan(seed, ds.len(), batch, it);
+            if tx.send((it, ds.batch(&idx, &flips))).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn write_preview(gan: &Gan, dir: &Path, iteration: u64) -> Result<(), RunError> {
+    let images = gan.preview().map_err(|e| RunError::fail(e.to_string()))?;
+    let grid = viz::grid(&images, 25, IMAGE, 5);
+    viz::save_png(&grid, &dir.join(format!("iter_{iteration:06}.png"))).map_err(RunError::fail)?;
+    // The animation is rebuilt from every saved grid, so it survives resumes.
+    let mut frames = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    paths.sort();
+    for p in paths {
+        if let Ok(img) = image::open(&p) {
+            frames.push(img.to_rgb8());
+        }
+    }
+    let gif = dir.parent().unwrap_or(dir).join("training.gif");
+    viz::save_gif(&frames, &gif).map_err(RunError::fail)
+}
+
+/// Writes `count` samples of the checkpoint's generator (inference mode) as PNGs.
+pub fn generate(
+    gpu: &Gpu,
+    checkpoint_path: &Path,
+    count: usize,
+    out: &Path,
+    seed: u64,
+    grid: bool,
+) -> Result<(), RunError> {
+    let bytes = std::fs::read(checkpoint_path).map_err(io(checkpoint_path))?;
+    let meta = checkpoint::metadata(&bytes)
+        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
+    let cfg: RunConfig = serde_json::from_str(meta.get("config").map(String::as_str).unwrap_or(""))
+        .map_err(|e| RunError::usage(format!("{}: bad config ({e})", checkpoint_path.display())))?;
+    let mut gan = Gan::new(gpu, cfg.train_config()).map_err(|e| RunError::fail(e.to_string()))?;
+    checkpoint::load_into(&mut gan, &bytes)
+        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let z = Gan::latents(gpu, seed, count).map_err(|e| RunError::fail(e.to_string()))?;
+    let z = z.to_vec().map_err(|e| RunError::fail(e.to_string()))?;
+    let lat = crate::model::LATENT;
+    // In chunks, so activations stay within one storage binding whatever the count.
+    let mut images = Vec::with_capacity(count * 3 * IMAGE * IMAGE);
+    for part in z.chunks(64 * lat) {
+        let zt = Tensor::from_slice(gpu, part, &[part.len() / lat, lat])
+            .map_err(|e| RunError::fail(e.to_string()))?;
+        images.extend(
+            gan.generate(&zt)
+                .map_err(|e| RunError::fail(e.to_string()))?,
+        );
+    }
+    let per = 3 * IMAGE * IMAGE;
+    for i in 0..count {
+        let img = viz::to_rgb(&images[i * per..(i + 1) * per], IMAGE);
+        viz::save_png(&img, &out.join(format!("sample_{i:05}.png"))).map_err(RunError::fail)?;
+    }
+    if grid {
+        let cols = (count as f64).sqrt().ceil() as usize;
+        viz::save_png(
+            &viz::grid(&images, count, IMAGE, cols),
+            &out.join("grid.png"),
+        )
+        .map_err(RunError::fail)?;
+    }
+    eprintln!("wrote {count} samples to {}", out.display());
+    Ok(())
+}
