@@ -90,9 +90,11 @@ struct TrainArgs {
     /// Epochs to train instead (drop-last batches per epoch)
     #[arg(long)]
     epochs: Option<u64>,
-    #[arg(long, default_value_t = 128)]
+    /// Images per batch
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     batch_size: i64,
-    #[arg(long, default_value_t = 2e-4)]
+    /// Adam learning rate
+    #[arg(long, default_value_t = 2e-4, allow_negative_numbers = true)]
     lr: f32,
     #[arg(long, default_value_t = 0.5)]
     beta1: f32,

@@ -1,0 +1,181 @@
+//! The trainer through the real binary on the shipped data at a tiny batch: the run folder,
+//! resume equivalence, generation, refusals, and the model's parameter counts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dcgan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dcgan"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "dcgan failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("dcgan-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--batch-size",
+        "4",
+        "--seed",
+        "11",
+        "--preview-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    let o = out.to_str().unwrap();
+    if !extra.contains(&"--resume") {
+        args.extend_from_slice(&["--out", o]);
+    }
+    dcgan(&args)
+}
+
+/// The metrics without the wall-clock columns.
+fn metrics(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{} {} {} {} {} {}",
+                v["iteration"], v["epoch"], v["d_loss"], v["g_loss"], v["d_score"], v["g_score"]
+            )
+        })
+        .collect()
+}
+
+fn checkpoint_tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.data().to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_run_writes_every_file_and_resumes_bit_identically() {
+    let straight = scratch("straight");
+    ok(&train(&straight, &["--iterations", "4"]));
+
+    // config.json: every option, the seed and the adapter.
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(straight.join("config.json")).unwrap()).unwrap();
+    for key in ["batch_size", "lr", "beta1", "beta2", "flip", "seed", "adapter", "resize_filter"] {
+        assert!(!cfg[key].is_null(), "config.json lacks {key}");
+    }
+    assert_eq!(cfg["seed"], 11);
+    // metrics.jsonl: one parseable line per iteration with every column.
+    let text = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 4);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for key in ["iteration", "epoch", "d_loss", "g_loss", "d_score", "g_score", "elapsed_s", "images_per_s"] {
+            assert!(v[key].is_number(), "metrics line lacks {key}: {line}");
+        }
+    }
+    // Previews at iteration 1 and every 2: a 5 x 5 grid of 64 px tiles with 2 px gaps.
+    for it in [1, 2, 4] {
+        let img = image::open(straight.join(format!("previews/iter_{it:06}.png"))).unwrap();
+        assert_eq!((img.width(), img.height()), (332, 332));
+    }
+    let plot = image::open(straight.join("scores.png")).unwrap();
+    assert_eq!((plot.width(), plot.height()), (800, 400));
+    let gif = std::fs::read(straight.join("training.gif")).unwrap();
+    assert_eq!(&gif[..6], b"GIF89a");
+    let ckpts: Vec<_> = std::fs::read_dir(straight.join("checkpoints")).unwrap().flatten().collect();
+    assert_eq!(ckpts.len(), 2, "checkpoints at 2 and 4");
+
+    // Stop at 2, resume to 4: the same metrics and the same final state, bit for bit.
+    let resumed = scratch("resumed");
+    ok(&train(&resumed, &["--iterations", "2"]));
+    ok(&train(&resumed, &["--iterations", "4", "--resume", resumed.to_str().unwrap()]));
+    assert_eq!(metrics(&straight), metrics(&resumed));
+    let a = checkpoint_tensors(&straight.join("checkpoints/ckpt_000004.safetensors"));
+    let b = checkpoint_tensors(&resumed.join("checkpoints/ckpt_000004.safetensors"));
+    assert_eq!(a.len(), b.len());
+    for ((na, da), (nb, db)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(da == db, "tensor {na} differs after resume");
+    }
+
+    // generate: N valid 64 x 64 PNGs (and a grid).
+    let samples = scratch("samples");
+    let ck = straight.join("checkpoints/ckpt_000004.safetensors");
+    ok(&dcgan(&[
+        "generate",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--count",
+        "7",
+        "--out",
+        samples.to_str().unwrap(),
+        "--grid",
+    ]));
+    for i in 0..7 {
+        let img = image::open(samples.join(format!("sample_{i:05}.png"))).unwrap();
+        assert_eq!((img.width(), img.height()), (64, 64));
+    }
+    assert!(samples.join("grid.png").exists());
+
+    // An existing run folder is never overwritten without --resume.
+    let again = train(&straight, &["--iterations", "1"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    assert_eq!(text, std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap());
+
+    for d in [straight, resumed, samples] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn info_model_prints_the_matlab_parameter_counts() {
+    let out = dcgan(&["info", "--model"]);
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let totals: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("total"))
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(totals, ["5134339", "4316545"], "{text}");
+    assert!(text.contains("256x8x8") && text.contains("3x64x64"));
+}
+
+#[test]
+fn bad_options_are_refused_with_exit_code_2() {
+    for (args, needle) in [
+        (vec!["train", "--batch-size", "0"], "--batch-size"),
+        (vec!["train", "--batch-size", "-3"], "--batch-size"),
+        (vec!["train", "--lr", "0"], "--lr"),
+        (vec!["train", "--iterations", "0"], "zero iterations"),
+        (vec!["train", "--data", "/nonexistent/images"], "/nonexistent/images"),
+    ] {
+        let out = dcgan(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
