@@ -66,10 +66,10 @@ pub fn save_gif(frames: &[RgbImage], path: &Path) -> Result<(), String> {
 /// equilibrium. No text: the plot stays font-free so it renders on any machine.
 pub fn save_scores(iters: &[u64], d: &[f32], g: &[f32], path: &Path) -> Result<(), String> {
     use plotters::prelude::*;
-    // plotters picks the encoder from the extension, so the temporary file ends in .png too.
-    let tmp = path.with_extension("tmp.png");
+    let (w, h) = (800u32, 400u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
     {
-        let root = BitMapBackend::new(&tmp, (800, 400)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let xmax = iters.last().copied().unwrap_or(1).max(1) as f64;
         let mut chart = ChartBuilder::on(&root)
@@ -92,5 +92,6 @@ pub fn save_scores(iters: &[u64], d: &[f32], g: &[f32], path: &Path) -> Result<(
         }
         root.present().map_err(|e| e.to_string())?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    let img = RgbImage::from_raw(w, h, buf).expect("buffer matches the plot size");
+    save_png(&img, path)
 }

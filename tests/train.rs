@@ -82,7 +82,16 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
     // config.json: every option, the seed and the adapter.
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(straight.join("config.json")).unwrap()).unwrap();
-    for key in ["batch_size", "lr", "beta1", "beta2", "flip", "seed", "adapter", "resize_filter"] {
+    for key in [
+        "batch_size",
+        "lr",
+        "beta1",
+        "beta2",
+        "flip",
+        "seed",
+        "adapter",
+        "resize_filter",
+    ] {
         assert!(!cfg[key].is_null(), "config.json lacks {key}");
     }
     assert_eq!(cfg["seed"], 11);
@@ -91,7 +100,16 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
     assert_eq!(text.lines().count(), 4);
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        for key in ["iteration", "epoch", "d_loss", "g_loss", "d_score", "g_score", "elapsed_s", "images_per_s"] {
+        for key in [
+            "iteration",
+            "epoch",
+            "d_loss",
+            "g_loss",
+            "d_score",
+            "g_score",
+            "elapsed_s",
+            "images_per_s",
+        ] {
             assert!(v[key].is_number(), "metrics line lacks {key}: {line}");
         }
     }
@@ -104,13 +122,19 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
     assert_eq!((plot.width(), plot.height()), (800, 400));
     let gif = std::fs::read(straight.join("training.gif")).unwrap();
     assert_eq!(&gif[..6], b"GIF89a");
-    let ckpts: Vec<_> = std::fs::read_dir(straight.join("checkpoints")).unwrap().flatten().collect();
+    let ckpts: Vec<_> = std::fs::read_dir(straight.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(ckpts.len(), 2, "checkpoints at 2 and 4");
 
     // Stop at 2, resume to 4: the same metrics and the same final state, bit for bit.
     let resumed = scratch("resumed");
     ok(&train(&resumed, &["--iterations", "2"]));
-    ok(&train(&resumed, &["--iterations", "4", "--resume", resumed.to_str().unwrap()]));
+    ok(&train(
+        &resumed,
+        &["--iterations", "4", "--resume", resumed.to_str().unwrap()],
+    ));
     assert_eq!(metrics(&straight), metrics(&resumed));
     let a = checkpoint_tensors(&straight.join("checkpoints/ckpt_000004.safetensors"));
     let b = checkpoint_tensors(&resumed.join("checkpoints/ckpt_000004.safetensors"));
@@ -143,7 +167,10 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
     let again = train(&straight, &["--iterations", "1"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
-    assert_eq!(text, std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap());
+    assert_eq!(
+        text,
+        std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap()
+    );
 
     for d in [straight, resumed, samples] {
         let _ = std::fs::remove_dir_all(d);
@@ -171,7 +198,10 @@ fn bad_options_are_refused_with_exit_code_2() {
         (vec!["train", "--batch-size", "-3"], "--batch-size"),
         (vec!["train", "--lr", "0"], "--lr"),
         (vec!["train", "--iterations", "0"], "zero iterations"),
-        (vec!["train", "--data", "/nonexistent/images"], "/nonexistent/images"),
+        (
+            vec!["train", "--data", "/nonexistent/images"],
+            "/nonexistent/images",
+        ),
     ] {
         let out = dcgan(&args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -96,6 +96,16 @@ struct Params {
     _pad: [u32; 2],
 }
 
+/// `DCGAN_CONV_TILE=TMxTN` overrides the subgroup kernels' tile for tuning runs.
+fn tile_override() -> Option<(u32, u32)> {
+    static TILE: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
+    *TILE.get_or_init(|| {
+        let v = std::env::var("DCGAN_CONV_TILE").ok()?;
+        let (a, b) = v.split_once('x')?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    })
+}
+
 /// Which kernel file and tile shape serve a conv GEMM of `rows` output channels.
 enum Plan {
     /// `conv.wgsl`: one subgroup per workgroup, TM rows (a multiple of SG) x TN columns a lane.
@@ -110,11 +120,12 @@ impl Plan {
             Some(sg) => {
                 // llvmpipe: big tiles amortise its per-lane loads (64 x 16 measured best at
                 // the DCGAN shapes); GPUs: one row per lane keeps register pressure low.
-                let (tm_max, tn) = if gpu.info().device_type == wgpu::DeviceType::Cpu {
-                    (64, 16)
-                } else {
-                    (sg, 4)
-                };
+                let (tm_max, tn) =
+                    tile_override().unwrap_or(if gpu.info().device_type == wgpu::DeviceType::Cpu {
+                        (64, 16)
+                    } else {
+                        (sg, 4)
+                    });
                 let tm = (rows as u32).next_multiple_of(sg).min(tm_max.max(sg));
                 Plan::Subgroup { sg, tm, tn }
             }

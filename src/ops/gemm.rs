@@ -21,7 +21,7 @@ pub struct Params {
     pub bias_mode: u32,
 }
 
-/// Tile sizes: (TM, TN, lanes). `DCGAN_GEMM_TILE=TMxTN` overrides for tuning runs.
+/// Tile sizes (TM, TN). `DCGAN_GEMM_TILE=TMxTN` overrides for tuning runs.
 fn plan(gpu: &Gpu, sg: u32) -> (u32, u32) {
     static OVERRIDE: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
     let o = *OVERRIDE.get_or_init(|| {
@@ -29,8 +29,10 @@ fn plan(gpu: &Gpu, sg: u32) -> (u32, u32) {
         let (a, b) = v.split_once('x')?;
         Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
     });
+    // llvmpipe: 64 x 16 measured best at 1024^3 (12.5 GFLOP/s against 3.8 for 16 x 4);
+    // GPUs: one row per lane keeps register pressure low.
     let (tm, tn) = o.unwrap_or(if gpu.info().device_type == wgpu::DeviceType::Cpu {
-        (2 * sg, 4)
+        (64, 16)
     } else {
         (sg, 4)
     });
@@ -51,6 +53,7 @@ pub fn try_gemm(
         return Ok(false);
     };
     let (tm, tn) = plan(gpu, sg);
+    let tm = tm.min(p.m.max(1).next_multiple_of(sg));
     let spec = KernelSpec::new("gemm", "gemm")
         .with("SG", sg)
         .with("TM", tm)

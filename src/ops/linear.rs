@@ -31,8 +31,9 @@ pub enum Bias<'a> {
     PerRow(&'a Tensor),
 }
 
-/// Register tile sizes (rows x columns per invocation) and workgroup shape for a GEMM of
-/// `rows` x `cols`: small row counts get small tiles so that no lane computes mostly padding.
+/// Register tile sizes (rows x columns per invocation) and workgroup shape of the portable
+/// kernels (adapters without subgroups): small row counts get small tiles so that no lane
+/// computes mostly padding.
 pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
     let (tm_max, tn) =
         tile_override().unwrap_or(if gpu.info().device_type == wgpu::DeviceType::Cpu {
@@ -41,14 +42,10 @@ pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
             (8, 4)
         });
     let tm = rows.clamp(1, tm_max) as u32;
-    let threads: u32 = std::env::var("DCGAN_WG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
     KernelTiles {
         tm,
         tn,
-        wgx: threads,
+        wgx: 64,
         wgy: 1,
     }
 }
