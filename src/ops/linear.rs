@@ -1,25 +1,12 @@
 //! linear (fully connected): y = x W^T + b on one strided register-tiled matmul kernel.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::reduce::channel_sum;
 use crate::autodiff::{Function, Tape, Var};
 use crate::error::{Error, Result};
 use crate::gpu::KernelSpec;
 use crate::tensor::Tensor;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    sa_m: u32,
-    sa_k: u32,
-    sb_k: u32,
-    sb_n: u32,
-    bias_mode: u32,
-}
+use super::gemm::Params;
 
 /// Strides of a matrix operand: element (i, j) lives at i * s0 + j * s1.
 #[derive(Clone, Copy, Debug)]
@@ -121,17 +108,7 @@ pub fn matmul_strided(
         bias_mode,
     };
     let bias_opt = (bias_mode != 0).then_some(bias_t);
-    let gp = super::gemm::Params {
-        m: p.m,
-        n: p.n,
-        k: p.k,
-        sa_m: p.sa_m,
-        sa_k: p.sa_k,
-        sb_k: p.sb_k,
-        sb_n: p.sb_n,
-        bias_mode,
-    };
-    if super::gemm::try_gemm(a, b, bias_opt, &c, &gp)? {
+    if super::gemm::try_gemm(a, b, bias_opt, &c, &p)? {
         return Ok(c);
     }
     let tiles = tile_plan(gpu, m);
