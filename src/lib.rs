@@ -5,6 +5,7 @@
 //! CPU reference together), `optim`.
 
 pub mod autodiff;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

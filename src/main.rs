@@ -49,6 +49,20 @@ enum Command {
     },
     /// Train the DCGAN (defaults: the MATLAB example's)
     Train(Box<TrainArgs>),
+    /// Time the full training step on synthetic data and compare it with the GEMM
+    Bench {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Batch size of the timed step
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed steps (after one warm-up step)
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
+        /// Print the summary as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
     /// Write samples of a trained generator
     Generate {
         #[command(flatten)]
@@ -224,6 +238,59 @@ fn run(cli: Cli) -> Result<(), RunError> {
     };
     match cli.command {
         Command::Train(a) => return train(*a),
+        Command::Bench {
+            device,
+            batch,
+            iterations,
+            json,
+        } => {
+            if batch == 0 || iterations == 0 {
+                return Err(RunError {
+                    code: 2,
+                    msg: "--batch and --iterations must be positive".into(),
+                });
+            }
+            let gpu = device.open().map_err(usage)?;
+            let fail = |e: dcgan::Error| RunError {
+                code: 1,
+                msg: e.to_string(),
+            };
+            let (s, breakdown) = dcgan::bench::run(&gpu, batch, iterations).map_err(fail)?;
+            if json {
+                println!("{}", serde_json::to_string(&s).expect("summary serialises"));
+                return Ok(());
+            }
+            println!("adapter:             {}", s.adapter);
+            println!("batch:               {}", s.batch);
+            println!(
+                "step:                {:.1} ms median ({:.1} min, {:.1} max over {iterations})",
+                s.step_ms_median, s.step_ms_min, s.step_ms_max
+            );
+            println!("images/s:            {:.2}", s.images_per_s);
+            println!(
+                "step FLOP:           {:.1} GFLOP (2 x {} multiply-adds, convs and fc only)",
+                2.0 * s.step_macs as f64 / 1e9,
+                s.step_macs
+            );
+            println!("step GFLOP/s:        {:.2}", s.step_gflops);
+            println!("GEMM 1024^3 GFLOP/s: {:.2}", s.gemm_gflops);
+            println!("efficiency:          {:.2} (step / GEMM)", s.efficiency);
+            println!("dispatches/step:     {}", s.dispatches_per_step);
+            println!(
+                "peak GPU memory:     {:.1} MiB",
+                s.peak_bytes as f64 / 1048576.0
+            );
+            if breakdown.is_empty() {
+                println!("(no timestamp queries on this adapter: no per-kernel breakdown)");
+            } else {
+                let total: f64 = breakdown.iter().map(|b| b.2).sum();
+                println!("\nper kernel, one step ({total:.1} ms of GPU time):");
+                for (k, n, ms) in breakdown {
+                    println!("  {ms:>9.2} ms {:>5.1}% {n:>4}x  {k}", 100.0 * ms / total);
+                }
+            }
+            return Ok(());
+        }
         Command::Generate {
             device,
             checkpoint,
