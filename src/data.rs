@@ -87,7 +87,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
 /// Reads `image,label` rows (header optional, blank lines and CRLF tolerated).
 pub fn read_labels(path: &Path) -> Result<Vec<(String, String)>, DataError> {
     let text = std::fs::read(path).map_err(|e| DataError::Io(path.to_path_buf(), e))?;
-    let text = String::from_utf8_lossy(&text);
+    Ok(parse_labels(&text))
+}
+
+/// Parses labels CSV bytes; malformed rows (fewer than two columns) are ignored.
+pub fn parse_labels(bytes: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(bytes);
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -103,13 +108,37 @@ pub fn read_labels(path: &Path) -> Result<Vec<(String, String)>, DataError> {
         }
         rows.push((name.to_string(), label.to_string()));
     }
-    Ok(rows)
+    rows
 }
 
 /// Decodes and squash-resizes one file to `size` x `size` RGB.
 pub fn decode(path: &Path, size: usize) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let img = image::load_from_memory(&bytes).map_err(|e| e.to_string())?;
+    decode_bytes(&bytes, size)
+}
+
+/// Decodes and squash-resizes encoded JPEG/PNG bytes; any malformed input is an error.
+pub fn decode_bytes(bytes: &[u8], size: usize) -> Result<Vec<u8>, String> {
+    // Images beyond this many pixels are refused before decoding rather than exhausting memory.
+    const MAX_PIXELS: u64 = 100_000_000;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let (w, h) = reader.into_dimensions().map_err(|e| e.to_string())?;
+    if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!("unsupported image size {w} x {h}"));
+    }
+    // The JPEG decoder fills a truncated image's missing rows with grey instead of failing;
+    // a file that stops before its end-of-image marker is refused here.
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let end = bytes
+            .iter()
+            .rposition(|&b| b != 0 && b != b'\n' && b != b'\r');
+        if end.is_none_or(|e| e < 1 || bytes[e - 1..=e] != [0xFF, 0xD9]) {
+            return Err("truncated JPEG: no end-of-image marker".into());
+        }
+    }
+    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
     // to_rgb8 converts grayscale, alpha, 16-bit and palette images; the decoder handles CMYK.
     let rgb = img.to_rgb8();
     let small = image::imageops::resize(&rgb, size as u32, size as u32, FilterType::CatmullRom);
