@@ -101,13 +101,16 @@ pub fn gemm_gflops(gpu: &Gpu) -> Result<f64> {
     Ok(2.0 * (n * n * n) as f64 / best / 1e9)
 }
 
+/// Per kernel label: dispatches and GPU milliseconds in one step, slowest first.
+pub type Breakdown = Vec<(String, u64, f64)>;
+
 /// Runs `iterations` timed steps after one warm-up step; returns the summary and, where the
-/// adapter has timestamps, per-kernel (label, dispatches, milliseconds) of one more step.
+/// adapter has timestamps, the per-kernel breakdown of one more step.
 pub fn run(
     gpu: &Gpu,
     batch: usize,
     iterations: usize,
-) -> Result<(Summary, Vec<(String, u64, f64)>)> {
+) -> Result<(Summary, Breakdown)> {
     let cfg = TrainConfig {
         batch,
         adam: AdamConfig::default(),
