@@ -106,11 +106,7 @@ pub type Breakdown = Vec<(String, u64, f64)>;
 
 /// Runs `iterations` timed steps after one warm-up step; returns the summary and, where the
 /// adapter has timestamps, the per-kernel breakdown of one more step.
-pub fn run(
-    gpu: &Gpu,
-    batch: usize,
-    iterations: usize,
-) -> Result<(Summary, Breakdown)> {
+pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Breakdown)> {
     let cfg = TrainConfig {
         batch,
         adam: AdamConfig::default(),

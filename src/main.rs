@@ -216,7 +216,8 @@ fn train(a: TrainArgs) -> Result<(), RunError> {
         resize_filter: dcgan::data::RESIZE_FILTER.to_string(),
         adapter: gpu.describe(),
     };
-    dcgan::run::train(&gpu, cfg, &out, resume)
+    let length_given = a.iterations.is_some() || a.epochs.is_some();
+    dcgan::run::train(&gpu, cfg, &out, resume, length_given)
 }
 
 fn print_summary(name: &str, rows: &[dcgan::model::SummaryRow]) -> usize {

@@ -118,8 +118,16 @@ fn load_latest(gan: &mut Gan, dir: &Path) -> Result<PathBuf, RunError> {
     )))
 }
 
-/// Trains from scratch into `out`, or continues the run in `out` when `resume` is set.
-pub fn train(gpu: &Gpu, mut cfg: RunConfig, out: &Path, resume: bool) -> Result<(), RunError> {
+/// Trains from scratch into `out`, or continues the run in `out` when `resume` is set; a resumed
+/// run keeps its own options, and its length too unless `length_given` (then `cfg`'s length
+/// is the new target).
+pub fn train(
+    gpu: &Gpu,
+    mut cfg: RunConfig,
+    out: &Path,
+    resume: bool,
+    length_given: bool,
+) -> Result<(), RunError> {
     let ckpt_dir = out.join("checkpoints");
     let prev_dir = out.join("previews");
     if resume {
@@ -127,10 +135,14 @@ pub fn train(gpu: &Gpu, mut cfg: RunConfig, out: &Path, resume: bool) -> Result<
             &std::fs::read(out.join("config.json")).map_err(io(&out.join("config.json")))?,
         )
         .map_err(|e| RunError::usage(format!("{}: {e}", out.join("config.json").display())))?;
-        // The run's own options win; only the length may be extended.
-        let iterations = cfg.iterations.max(saved.iterations);
+        let (iterations, epochs) = if length_given {
+            (cfg.iterations, cfg.epochs)
+        } else {
+            (saved.iterations, saved.epochs)
+        };
         cfg = RunConfig {
             iterations,
+            epochs,
             adapter: gpu.describe(),
             ..saved
         };
@@ -225,6 +237,7 @@ pub fn train(gpu: &Gpu, mut cfg: RunConfig, out: &Path, resume: bool) -> Result<
     let first = gan.step;
     let progress = progress_bar(cfg.iterations, gan.step);
     let mut last_log = Instant::now();
+    let stop = stop_flag();
     let real = Tensor::uninit(gpu, &[cfg.batch_size, 3, IMAGE, IMAGE])
         .map_err(|e| RunError::fail(e.to_string()))?;
     while gan.step < cfg.iterations {
@@ -286,9 +299,25 @@ pub fn train(gpu: &Gpu, mut cfg: RunConfig, out: &Path, resume: bool) -> Result<
             viz::save_scores(&hist_i, &hist_d, &hist_g, &out.join("scores.png"))
                 .map_err(RunError::fail)?;
         }
-        if (cfg.checkpoint_every > 0 && i % cfg.checkpoint_every == 0) || i == cfg.iterations {
+        let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
+        if (cfg.checkpoint_every > 0 && i % cfg.checkpoint_every == 0)
+            || i == cfg.iterations
+            || interrupted
+        {
             checkpoint::save(&gan, &config_text, &ckpt_dir, cfg.keep_checkpoints)
                 .map_err(RunError::fail)?;
+        }
+        if interrupted {
+            if let Some(pb) = &progress {
+                pb.abandon();
+            }
+            return Err(RunError {
+                code: 130,
+                msg: format!(
+                    "interrupted after iteration {i}; checkpoint written, continue with --resume {}",
+                    out.display()
+                ),
+            });
         }
     }
     if let Some(pb) = progress {
@@ -296,6 +325,19 @@ pub fn train(gpu: &Gpu, mut cfg: RunConfig, out: &Path, resume: bool) -> Result<
     }
     eprintln!("done: {} iterations in {}", gan.step, out.display());
     Ok(())
+}
+
+/// Set by SIGINT or SIGTERM: the current step finishes, a checkpoint is written, and the run
+/// exits so that `--resume` continues it. A second signal ends the process at once.
+fn stop_flag() -> Arc<std::sync::atomic::AtomicBool> {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    #[cfg(unix)]
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag before this signal sets it: only a repeat exits.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
+        let _ = signal_hook::flag::register(sig, flag.clone());
+    }
+    flag
 }
 
 fn progress_bar(total: u64, at: u64) -> Option<indicatif::ProgressBar> {
