@@ -12,34 +12,7 @@
 // input_grad runs once per stride phase (ph_y, ph_x): every pixel in a dispatch has the same
 // valid taps, so no multiply by an inserted zero is ever done.
 
-struct Params {
-    batch: u32,
-    cin: u32,
-    h: u32,
-    w: u32,
-    cout: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad_t: u32,
-    pad_l: u32,
-    has_bias: u32,
-    ph_y: u32,
-    ph_x: u32,
-    qh: u32,
-    qw: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+//#include conv_common
 
 // a = x, b = w, out = y [batch, cout, oh, ow]. GEMM rows = cout, columns = output pixels.
 @compute @workgroup_size(WGX, WGY)

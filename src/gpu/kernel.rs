@@ -51,6 +51,8 @@ fn source(file: &str) -> &'static str {
         "gemm" => include_str!("../../shaders/gemm.wgsl"),
         "conv" => include_str!("../../shaders/conv.wgsl"),
         "conv_portable" => include_str!("../../shaders/conv_portable.wgsl"),
+        "conv_common" => include_str!("../../shaders/conv_common.wgsl"),
+        "matmul_common" => include_str!("../../shaders/matmul_common.wgsl"),
         "batch_norm" => include_str!("../../shaders/batch_norm.wgsl"),
         "dropout" => include_str!("../../shaders/dropout.wgsl"),
         "loss" => include_str!("../../shaders/loss.wgsl"),
@@ -138,7 +140,16 @@ impl PipelineCache {
             src += &format!("const {k}: u32 = {v}u;\n");
         }
         src += COMMON;
-        let rest: Vec<&str> = body.lines().filter(|l| !l.starts_with("enable ")).collect();
+        // `//#include NAME` splices another shader file: the parameter blocks and bindings that
+        // a subgroup kernel and its portable twin share.
+        let rest: Vec<&str> = body
+            .lines()
+            .filter(|l| !l.starts_with("enable "))
+            .flat_map(|l| match l.trim().strip_prefix("//#include ") {
+                Some(name) => source(name.trim()).lines().collect::<Vec<_>>(),
+                None => vec![l],
+            })
+            .collect();
         src += &unroll(&rest.join("\n"), &spec.consts);
         let label = spec.label();
         let desc = wgpu::ShaderModuleDescriptor {

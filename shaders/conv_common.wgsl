@@ -1,0 +1,31 @@
+// conv_common.wgsl: parameter block and bindings shared by conv.wgsl (subgroups) and
+// conv_portable.wgsl.
+
+struct Params {
+    batch: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad_t: u32,
+    pad_l: u32,
+    has_bias: u32,
+    ph_y: u32,
+    ph_x: u32,
+    qh: u32,
+    qw: u32,
+    split: u32, // weight_grad: images per reduction split
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
