@@ -19,6 +19,25 @@ pub trait Module {
     }
 }
 
+/// A Glorot-uniform weight of `shape` and a zero bias of `outputs`, named `<name>.weight` and
+/// `<name>.bias` (the names checkpoints use).
+fn weight_and_bias(
+    gpu: &Gpu,
+    name: &str,
+    shape: &[usize],
+    (fan_in, fan_out): (usize, usize),
+    outputs: usize,
+    rng: &mut InitRng,
+) -> Result<(Param, Param)> {
+    Ok((
+        Param::new(
+            format!("{name}.weight"),
+            rng.glorot(gpu, shape, fan_in, fan_out)?,
+        ),
+        Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[outputs])?),
+    ))
+}
+
 pub struct Linear {
     pub weight: Param,
     pub bias: Param,
@@ -26,13 +45,8 @@ pub struct Linear {
 
 impl Linear {
     pub fn new(gpu: &Gpu, name: &str, inf: usize, outf: usize, rng: &mut InitRng) -> Result<Self> {
-        Ok(Linear {
-            weight: Param::new(
-                format!("{name}.weight"),
-                rng.glorot(gpu, &[outf, inf], inf, outf)?,
-            ),
-            bias: Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[outf])?),
-        })
+        let (weight, bias) = weight_and_bias(gpu, name, &[outf, inf], (inf, outf), outf, rng)?;
+        Ok(Linear { weight, bias })
     }
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
         ops::linear(
@@ -67,14 +81,9 @@ impl Conv2d {
         opts: Conv2dOptions,
         rng: &mut InitRng,
     ) -> Result<Self> {
-        Ok(Conv2d {
-            weight: Param::new(
-                format!("{name}.weight"),
-                rng.glorot(gpu, &[cout, cin, k, k], cin * k * k, cout * k * k)?,
-            ),
-            bias: Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[cout])?),
-            opts,
-        })
+        let fans = (cin * k * k, cout * k * k);
+        let (weight, bias) = weight_and_bias(gpu, name, &[cout, cin, k, k], fans, cout, rng)?;
+        Ok(Conv2d { weight, bias, opts })
     }
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
@@ -105,14 +114,10 @@ impl ConvTranspose2d {
         opts: Conv2dOptions,
         rng: &mut InitRng,
     ) -> Result<Self> {
-        Ok(ConvTranspose2d {
-            weight: Param::new(
-                format!("{name}.weight"),
-                rng.glorot(gpu, &[cin, cout, k, k], cout * k * k, cin * k * k)?,
-            ),
-            bias: Param::new(format!("{name}.bias"), Tensor::zeros(gpu, &[cout])?),
-            opts,
-        })
+        // PyTorch's [in, out, kh, kw] layout; fans as seen from the transposed direction.
+        let fans = (cout * k * k, cin * k * k);
+        let (weight, bias) = weight_and_bias(gpu, name, &[cin, cout, k, k], fans, cout, rng)?;
+        Ok(ConvTranspose2d { weight, bias, opts })
     }
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
