@@ -20,8 +20,8 @@ pub const VERSION: &str = "1";
 fn entries(gan: &Gan) -> Vec<(String, Tensor)> {
     let mut v = Vec::new();
     for (net, moments) in [
-        (&gan.g as &dyn Module, &gan.g_moments),
-        (&gan.d as &dyn Module, &gan.d_moments),
+        (&gan.g as &dyn Module, &gan.g_opt.moments),
+        (&gan.d as &dyn Module, &gan.d_opt.moments),
     ] {
         for (p, m) in net.params().into_iter().zip(moments.iter()) {
             v.push((p.name.clone(), p.value.clone()));

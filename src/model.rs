@@ -122,6 +122,17 @@ impl Module for Generator {
         v.extend(self.ct4.params());
         v
     }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        let mut v = self.fc.params_mut();
+        v.extend(self.ct1.params_mut());
+        v.extend(self.bn1.params_mut());
+        v.extend(self.ct2.params_mut());
+        v.extend(self.bn2.params_mut());
+        v.extend(self.ct3.params_mut());
+        v.extend(self.bn3.params_mut());
+        v.extend(self.ct4.params_mut());
+        v
+    }
     fn buffers(&self) -> Vec<(String, &Tensor)> {
         let mut v = self.bn1.buffers();
         v.extend(self.bn2.buffers());
@@ -225,6 +236,17 @@ impl Module for Discriminator {
         v.extend(self.conv4.params());
         v.extend(self.bn4.params());
         v.extend(self.conv5.params());
+        v
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        let mut v = self.conv1.params_mut();
+        v.extend(self.conv2.params_mut());
+        v.extend(self.bn2.params_mut());
+        v.extend(self.conv3.params_mut());
+        v.extend(self.bn3.params_mut());
+        v.extend(self.conv4.params_mut());
+        v.extend(self.bn4.params_mut());
+        v.extend(self.conv5.params_mut());
         v
     }
     fn buffers(&self) -> Vec<(String, &Tensor)> {

@@ -9,6 +9,8 @@ use crate::gpu::{Bind, Gpu, Storage};
 pub struct Tensor {
     gpu: Gpu,
     storage: Arc<Storage>,
+    /// Byte offset of this view in the buffer (parameter arenas hold many tensors).
+    offset: u64,
     shape: Vec<usize>,
 }
 
@@ -27,13 +29,14 @@ impl Tensor {
         Ok(Tensor {
             gpu: gpu.clone(),
             storage: Arc::new(storage),
+            offset: 0,
             shape: shape.to_vec(),
         })
     }
 
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
         let t = Tensor::uninit(gpu, shape)?;
-        gpu.clear(t.buffer(), t.bytes());
+        gpu.clear(t.buffer(), t.offset, t.bytes());
         Ok(t)
     }
 
@@ -46,7 +49,7 @@ impl Tensor {
             )));
         }
         let t = Tensor::uninit(gpu, shape)?;
-        gpu.write(t.buffer(), bytemuck::cast_slice(data));
+        gpu.write(t.buffer(), t.offset, bytemuck::cast_slice(data));
         Ok(t)
     }
 
@@ -64,13 +67,14 @@ impl Tensor {
                 self.shape
             )));
         }
-        self.gpu.write(self.buffer(), bytemuck::cast_slice(data));
+        self.gpu
+            .write(self.buffer(), self.offset, bytemuck::cast_slice(data));
         Ok(())
     }
 
     /// Waits for every recorded command, then copies the data to the host.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        let bytes = self.gpu.read(self.buffer(), self.bytes())?;
+        let bytes = self.gpu.read(self.buffer(), self.offset, self.bytes())?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -86,6 +90,7 @@ impl Tensor {
         Ok(Tensor {
             gpu: self.gpu.clone(),
             storage: self.storage.clone(),
+            offset: self.offset,
             shape: shape.to_vec(),
         })
     }
@@ -93,7 +98,8 @@ impl Tensor {
     /// A new buffer with the same contents.
     pub fn deep_clone(&self) -> Result<Tensor> {
         let t = Tensor::uninit(&self.gpu, &self.shape)?;
-        self.gpu.copy(self.buffer(), t.buffer(), self.bytes());
+        self.gpu
+            .copy_range(self.buffer(), self.offset, t.buffer(), 0, self.bytes());
         Ok(t)
     }
 
@@ -105,7 +111,13 @@ impl Tensor {
                 src.shape, self.shape
             )));
         }
-        self.gpu.copy(src.buffer(), self.buffer(), self.bytes());
+        self.gpu.copy_range(
+            src.buffer(),
+            src.offset,
+            self.buffer(),
+            self.offset,
+            self.bytes(),
+        );
         Ok(())
     }
 
@@ -130,9 +142,36 @@ impl Tensor {
     pub fn bind(&self) -> Bind<'_> {
         Bind {
             buffer: self.buffer(),
+            offset: self.offset,
             bytes: self.bytes(),
         }
     }
+    /// Allocates one buffer holding tensors of these shapes back to back, each starting at the
+    /// adapter's storage offset alignment (the gaps are zeroed): returns the whole buffer as a
+    /// flat tensor (gaps included) and a view per shape. One kernel can then update every view
+    /// at once, as Adam does over all parameters.
+    pub fn arena(gpu: &Gpu, shapes: &[Vec<usize>]) -> Result<(Tensor, Vec<Tensor>)> {
+        let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let mut starts = Vec::with_capacity(shapes.len());
+        let mut total = 0usize;
+        for s in shapes {
+            starts.push(total);
+            total += s.iter().product::<usize>().next_multiple_of(align);
+        }
+        let whole = Tensor::zeros(gpu, &[total.max(1)])?;
+        let views = shapes
+            .iter()
+            .zip(starts)
+            .map(|(s, start)| Tensor {
+                gpu: gpu.clone(),
+                storage: whole.storage.clone(),
+                offset: 4 * start as u64,
+                shape: s.clone(),
+            })
+            .collect();
+        Ok((whole, views))
+    }
+
     /// True when both tensors are views of one buffer.
     pub fn same_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.storage, &other.storage)

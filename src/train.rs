@@ -14,7 +14,7 @@ use crate::model::{Discriminator, Generator, LATENT};
 use crate::nn::init::InitRng;
 use crate::nn::Module;
 use crate::ops;
-use crate::optim::{adam_step, AdamConfig, Moments};
+use crate::optim::{Adam, AdamConfig};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Debug)]
@@ -85,8 +85,8 @@ pub struct Gan {
     pub gpu: Gpu,
     pub g: Generator,
     pub d: Discriminator,
-    pub g_moments: Vec<Moments>,
-    pub d_moments: Vec<Moments>,
+    pub g_opt: Adam,
+    pub d_opt: Adam,
     /// Adam's step counter, shared by both networks; also the number of finished iterations.
     pub step: u64,
     /// The 25 latents of the preview grid, [25, 100].
@@ -101,25 +101,17 @@ fn sigmoid(x: f32) -> f64 {
 impl Gan {
     pub fn new(gpu: &Gpu, cfg: TrainConfig) -> Result<Gan> {
         let mut init = InitRng::new(cfg.seed);
-        let g = Generator::new(gpu, &mut init)?;
-        let d = Discriminator::new(gpu, &mut init)?;
-        let g_moments = g
-            .params()
-            .iter()
-            .map(|p| Moments::zeros(p))
-            .collect::<Result<_>>()?;
-        let d_moments = d
-            .params()
-            .iter()
-            .map(|p| Moments::zeros(p))
-            .collect::<Result<_>>()?;
+        let mut g = Generator::new(gpu, &mut init)?;
+        let mut d = Discriminator::new(gpu, &mut init)?;
+        let g_opt = Adam::new(cfg.adam, g.params_mut())?;
+        let d_opt = Adam::new(cfg.adam, d.params_mut())?;
         let z = normal(&mut rng_for(cfg.seed, STREAM_INIT, 0), 25 * LATENT);
         Ok(Gan {
             gpu: gpu.clone(),
             g,
             d,
-            g_moments,
-            d_moments,
+            g_opt,
+            d_opt,
             step: 0,
             fixed_z: Tensor::from_slice(gpu, &z, &[25, LATENT])?,
             cfg,
@@ -167,22 +159,24 @@ impl Gan {
 
         self.step += 1;
         let t = self.step;
-        let adam = self.cfg.adam;
-        let update = |params: Vec<&Param>,
-                      vars: &[crate::autodiff::Var],
-                      grads: &mut crate::autodiff::Grads,
-                      moments: &[Moments]|
-         -> Result<()> {
-            for ((p, v), m) in params.iter().zip(vars).zip(moments) {
-                let g = grads
-                    .take(v)
-                    .ok_or_else(|| Error::Shape(format!("no gradient reached {}", p.name)))?;
-                adam_step(&adam, t, p, &g, m)?;
-            }
-            Ok(())
+        let take = |params: Vec<&Param>,
+                    vars: &[crate::autodiff::Var],
+                    grads: &mut crate::autodiff::Grads|
+         -> Result<Vec<Tensor>> {
+            params
+                .iter()
+                .zip(vars)
+                .map(|(p, v)| {
+                    grads
+                        .take(v)
+                        .ok_or_else(|| Error::Shape(format!("no gradient reached {}", p.name)))
+                })
+                .collect()
         };
-        update(self.d.params(), &d_vars, &mut d_grads, &self.d_moments)?;
-        update(self.g.params(), &g_vars, &mut g_grads, &self.g_moments)?;
+        self.d_opt
+            .step(t, &take(self.d.params(), &d_vars, &mut d_grads)?)?;
+        self.g_opt
+            .step(t, &take(self.g.params(), &g_vars, &mut g_grads)?)?;
 
         let lr = logits_real.value.to_vec()?;
         let lf = logits_fake.value.to_vec()?;

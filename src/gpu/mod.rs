@@ -5,7 +5,7 @@ pub mod adapter;
 pub mod kernel;
 pub mod pool;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,8 +25,25 @@ const MAX_TIMESTAMPS: u32 = 4096;
 #[derive(Clone, Copy)]
 pub struct Bind<'a> {
     pub buffer: &'a wgpu::Buffer,
+    /// Byte offset of the view (a multiple of the adapter's storage offset alignment).
+    pub offset: u64,
     pub bytes: u64,
 }
+
+/// What makes two dispatches' bind groups interchangeable: the kernel, the slot of its
+/// parameter block in the uniform buffer, and each binding's buffer range. A training step
+/// records the same dispatches into the same pooled buffers every iteration, so from the
+/// second step on every bind group comes from this cache.
+#[derive(PartialEq, Eq, Hash)]
+struct BindKey {
+    kernel: usize,
+    uniform: (u64, u64),
+    binds: Vec<(u32, wgpu::Buffer, u64, u64)>,
+}
+
+/// Bind groups kept at most; past this the cache starts over (a bound on memory when shapes
+/// keep changing, as in the tests).
+const BIND_CACHE_CAPACITY: usize = 4096;
 
 struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
@@ -34,6 +51,8 @@ struct Recorder {
     uniforms: Vec<u8>,
     dispatches: u64,
     submits: u64,
+    bind_groups_created: u64,
+    bind_cache: HashMap<BindKey, wgpu::BindGroup>,
     profiling: bool,
     timestamps_used: u32,
     labels: Vec<String>,
@@ -49,6 +68,8 @@ struct Profiler {
 pub struct Stats {
     pub dispatches: u64,
     pub submits: u64,
+    /// Bind groups created (cache misses); the rest were reused.
+    pub bind_groups_created: u64,
 }
 
 struct Inner {
@@ -133,6 +154,8 @@ impl Gpu {
                 uniforms: Vec::new(),
                 dispatches: 0,
                 submits: 0,
+                bind_groups_created: 0,
+                bind_cache: HashMap::new(),
                 profiling: false,
                 timestamps_used: 0,
                 labels: Vec::new(),
@@ -256,29 +279,55 @@ impl Gpu {
         rec.uniforms.extend_from_slice(params);
         rec.uniforms.resize(offset + size, 0);
 
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &inner.uniform,
-                offset: offset as u64,
-                size: wgpu::BufferSize::new(size as u64),
-            }),
-        }];
-        for (i, b) in binds {
-            entries.push(wgpu::BindGroupEntry {
-                binding: *i,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: b.buffer,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(b.bytes.max(4).next_multiple_of(4)),
-                }),
-            });
-        }
-        let bind_group = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &kernel.layout,
-            entries: &entries,
-        });
+        let key = BindKey {
+            kernel: Arc::as_ptr(&kernel) as usize,
+            uniform: (offset as u64, size as u64),
+            binds: binds
+                .iter()
+                .map(|(i, b)| {
+                    (
+                        *i,
+                        b.buffer.clone(),
+                        b.offset,
+                        b.bytes.max(4).next_multiple_of(4),
+                    )
+                })
+                .collect(),
+        };
+        let bind_group = match rec.bind_cache.get(&key) {
+            Some(g) => g.clone(),
+            None => {
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &inner.uniform,
+                        offset: offset as u64,
+                        size: wgpu::BufferSize::new(size as u64),
+                    }),
+                }];
+                for (i, buffer, off, bytes) in &key.binds {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: *i,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer,
+                            offset: *off,
+                            size: wgpu::BufferSize::new(*bytes),
+                        }),
+                    });
+                }
+                let g = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &kernel.layout,
+                    entries: &entries,
+                });
+                if rec.bind_cache.len() >= BIND_CACHE_CAPACITY {
+                    rec.bind_cache.clear();
+                }
+                rec.bind_cache.insert(key, g.clone());
+                rec.bind_groups_created += 1;
+                g
+            }
+        };
 
         if rec.encoder.is_none() {
             rec.encoder = Some(inner.device.create_command_encoder(&Default::default()));
@@ -320,6 +369,18 @@ impl Gpu {
 
     /// Records a buffer-to-buffer copy in order with the dispatches around it.
     pub fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        self.copy_range(src, 0, dst, 0, bytes)
+    }
+
+    /// Records a copy between byte ranges (offsets and length multiples of 4).
+    pub fn copy_range(
+        &self,
+        src: &wgpu::Buffer,
+        src_offset: u64,
+        dst: &wgpu::Buffer,
+        dst_offset: u64,
+        bytes: u64,
+    ) {
         let mut rec = self.0.rec.lock().unwrap();
         rec.pass = None;
         if rec.encoder.is_none() {
@@ -327,15 +388,15 @@ impl Gpu {
         }
         rec.encoder.as_mut().unwrap().copy_buffer_to_buffer(
             src,
-            0,
+            src_offset,
             dst,
-            0,
+            dst_offset,
             bytes.next_multiple_of(4),
         );
     }
 
     /// Records zero-filling the first `bytes` of a buffer.
-    pub fn clear(&self, dst: &wgpu::Buffer, bytes: u64) {
+    pub fn clear(&self, dst: &wgpu::Buffer, offset: u64, bytes: u64) {
         let mut rec = self.0.rec.lock().unwrap();
         rec.pass = None;
         if rec.encoder.is_none() {
@@ -344,7 +405,7 @@ impl Gpu {
         rec.encoder
             .as_mut()
             .unwrap()
-            .clear_buffer(dst, 0, Some(bytes.next_multiple_of(4)));
+            .clear_buffer(dst, offset, Some(bytes.next_multiple_of(4)));
     }
 
     /// Submits everything recorded so far as one command buffer.
@@ -433,7 +494,7 @@ impl Gpu {
     }
 
     /// Copies `bytes` from a device buffer to the host, after everything recorded before it.
-    pub fn read(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    pub fn read(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         let padded = bytes.max(4).next_multiple_of(4);
         let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -441,7 +502,7 @@ impl Gpu {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.copy(src, &staging, padded);
+        self.copy_range(src, offset, &staging, 0, padded);
         self.flush();
         let mut data = self.map_read(&staging, padded)?;
         data.truncate(bytes as usize);
@@ -451,14 +512,14 @@ impl Gpu {
     /// Writes host data into a device buffer, ordered after everything recorded so far. The
     /// pending commands are submitted first, because queue writes land before the next submit
     /// and the buffer may be a pooled one that those commands still read.
-    pub fn write(&self, dst: &wgpu::Buffer, data: &[u8]) {
+    pub fn write(&self, dst: &wgpu::Buffer, offset: u64, data: &[u8]) {
         self.flush();
         if data.len().is_multiple_of(4) {
-            self.0.queue.write_buffer(dst, 0, data);
+            self.0.queue.write_buffer(dst, offset, data);
         } else {
             let mut padded = data.to_vec();
             padded.resize(data.len().next_multiple_of(4), 0);
-            self.0.queue.write_buffer(dst, 0, &padded);
+            self.0.queue.write_buffer(dst, offset, &padded);
         }
     }
 
@@ -480,6 +541,7 @@ impl Gpu {
         Stats {
             dispatches: rec.dispatches,
             submits: rec.submits,
+            bind_groups_created: rec.bind_groups_created,
         }
     }
 
@@ -487,5 +549,6 @@ impl Gpu {
         let mut rec = self.0.rec.lock().unwrap();
         rec.dispatches = 0;
         rec.submits = 0;
+        rec.bind_groups_created = 0;
     }
 }

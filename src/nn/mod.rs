@@ -13,6 +13,8 @@ use init::InitRng;
 /// Anything that owns parameters, listed in a fixed order (checkpoints and Adam rely on it).
 pub trait Module {
     fn params(&self) -> Vec<&Param>;
+    /// The same parameters, in the same order, mutably (Adam moves them into one arena).
+    fn params_mut(&mut self) -> Vec<&mut Param>;
     /// Non-trainable state saved with the weights (batch-norm running statistics).
     fn buffers(&self) -> Vec<(String, &Tensor)> {
         Vec::new()
@@ -62,6 +64,9 @@ impl Module for Linear {
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]
     }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        vec![&mut self.weight, &mut self.bias]
+    }
 }
 
 pub struct Conv2d {
@@ -94,6 +99,9 @@ impl Conv2d {
 impl Module for Conv2d {
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        vec![&mut self.weight, &mut self.bias]
     }
 }
 
@@ -128,6 +136,9 @@ impl ConvTranspose2d {
 impl Module for ConvTranspose2d {
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        vec![&mut self.weight, &mut self.bias]
     }
 }
 
@@ -169,6 +180,9 @@ impl BatchNorm2d {
 impl Module for BatchNorm2d {
     fn params(&self) -> Vec<&Param> {
         vec![&self.weight, &self.bias]
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        vec![&mut self.weight, &mut self.bias]
     }
     fn buffers(&self) -> Vec<(String, &Tensor)> {
         vec![
