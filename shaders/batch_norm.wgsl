@@ -3,10 +3,14 @@
 //   bn_stats           one workgroup per channel: batch mean and 1/sqrt(var + eps) (biased var),
 //                      and when update != 0 the running statistics with momentum (unbiased var).
 //   bn_running_stats   stats from the running statistics (inference mode).
-//   bn_apply           y = (x - mean) * invstd * gamma + beta, one element per invocation.
-//   bn_backward_reduce one workgroup per channel: dbeta = sum(dy), dgamma = sum(dy * xhat).
-//   bn_backward_dx     dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M), closed form
-//                      (training, update != 0), or gamma * invstd * dy (inference).
+//   bn_apply           y = act((x - mean) * invstd * gamma + beta), one element per invocation.
+//   bn_backward_reduce one workgroup per channel: dbeta = sum(dz), dgamma = sum(dz * xhat).
+//   bn_backward_dx     dx = gamma * invstd * (dz - dbeta / M - xhat * dgamma / M), closed form
+//                      (training, update != 0), or gamma * invstd * dz (inference).
+// act is the identity (act = 0) or a leaky ReLU with slope p.slope (act = 1; relu is slope 0),
+// fused so that the activation costs no pass of its own. Its derivative is read off the saved
+// output y (y > 0 exactly where the pre-activation z > 0, for any slope >= 0), so the backward
+// kernels form dz = dy * act'(y) on the fly instead of materialising it.
 
 struct Params {
     batch: u32,
@@ -15,8 +19,8 @@ struct Params {
     eps: f32,
     momentum: f32,
     update: u32,
-    _pad0: u32,
-    _pad1: u32,
+    act: u32,
+    slope: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,6 +39,19 @@ struct Params {
 @group(0) @binding(13) var<storage, read> dbeta_in: array<f32>;
 @group(0) @binding(14) var<storage, read> running_mean_in: array<f32>;
 @group(0) @binding(15) var<storage, read> running_var_in: array<f32>;
+@group(0) @binding(16) var<storage, read> y_saved: array<f32>;
+
+fn activate(z: f32) -> f32 {
+    if (p.act == 0u) { return z; }
+    return select(p.slope * z, z, z > 0.0);
+}
+
+// dy * act'(z), from the forward output at flat index k.
+fn pre_activation_grad(k: u32) -> f32 {
+    let g = dy[k];
+    if (p.act == 0u) { return g; }
+    return select(p.slope * g, g, y_saved[k] > 0.0);
+}
 
 var<workgroup> part_a: array<f32, 256>;
 var<workgroup> part_b: array<f32, 256>;
@@ -98,7 +115,7 @@ fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let i = linear_workgroup(wid, nwg) * 256u + lid.x;
     if (i >= p.batch * p.channels * p.inner) { return; }
     let c = (i / p.inner) % p.channels;
-    out[i] = (x[i] - stats[c]) * stats[p.channels + c] * gamma[c] + beta[c];
+    out[i] = activate((x[i] - stats[c]) * stats[p.channels + c] * gamma[c] + beta[c]);
 }
 
 @compute @workgroup_size(256)
@@ -112,7 +129,7 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     var sb = 0.0;
     for (var i = lid.x; i < m; i += 256u) {
         let k = at(c, i);
-        let g = dy[k];
+        let g = pre_activation_grad(k);
         sa += g * (x[k] - mean) * invstd;
         sb += g;
     }
@@ -132,11 +149,12 @@ fn bn_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let c = (i / p.inner) % p.channels;
     let m = f32(p.batch * p.inner);
     let invstd = stats[p.channels + c];
+    let g = pre_activation_grad(i);
     if (p.update == 0u) {
         // Inference mode: the statistics are constants, not functions of x.
-        out[i] = gamma[c] * invstd * dy[i];
+        out[i] = gamma[c] * invstd * g;
         return;
     }
     let xhat = (x[i] - stats[c]) * invstd;
-    out[i] = gamma[c] * invstd * (dy[i] - dbeta_in[c] / m - xhat * dgamma_in[c] / m);
+    out[i] = gamma[c] * invstd * (g - dbeta_in[c] / m - xhat * dgamma_in[c] / m);
 }

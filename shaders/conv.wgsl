@@ -73,7 +73,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
             if (p.has_bias != 0u) { bv = bias[co]; }
             //#unroll j TN
             if (px0 + {j}u < npix) {
-                out[(n{j} * p.cout + co) * ohw + pix{j} - n{j} * ohw] = acc_{s}_{l}[{j}] + bv;
+                out[(n{j} * p.cout + co) * ohw + pix{j} - n{j} * ohw] = epilogue(acc_{s}_{l}[{j}] + bv);
             }
             //#end
         }
@@ -151,7 +151,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
                 let iy = qy{j} * s + p.ph_y;
                 let ix = qx{j} * s + p.ph_x;
                 if (px0 + {j}u < npix && iy < p.h && ix < p.w) {
-                    out[(n{j} * p.cin + ci) * hw + iy * p.w + ix] = acc_{t}_{l}[{j}] + bv;
+                    out[(n{j} * p.cin + ci) * hw + iy * p.w + ix] = epilogue(acc_{t}_{l}[{j}] + bv);
                 }
             }
             //#end

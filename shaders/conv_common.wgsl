@@ -20,8 +20,8 @@ struct Params {
     qh: u32,
     qw: u32,
     split: u32, // weight_grad: images per reduction split
-    _pad1: u32,
-    _pad2: u32,
+    act: u32,   // forward epilogues: 0 none, 1 leaky ReLU (slope; ReLU is 0), 2 tanh, 3 sigmoid
+    slope: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,3 +29,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+// The forward epilogue: the activation that follows the conv, applied as each output (bias
+// added) is stored, so it costs no pass over memory of its own.
+fn epilogue(v: f32) -> f32 {
+    switch p.act {
+        case 1u: { return select(p.slope * v, v, v > 0.0); }
+        case 2u: { return tanh(v); }
+        case 3u: {
+            let e = exp(-abs(v));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+        }
+        default: { return v; }
+    }
+}

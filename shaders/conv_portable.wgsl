@@ -72,7 +72,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
             if (pix < npix) {
                 let n = pix / ohw;
                 let r = pix - n * ohw;
-                out[(n * p.cout + co) * ohw + r] = acc[i * TN + j] + bv;
+                out[(n * p.cout + co) * ohw + r] = epilogue(acc[i * TN + j] + bv);
             }
         }
     }
@@ -145,7 +145,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let ix = u32(qx[j]) * s + p.ph_x;
             if (pix < npix && iy < p.h && ix < p.w) {
                 let n = pix / qhw;
-                out[(n * p.cin + ci) * hw + iy * p.w + ix] = acc[i * TN + j] + bv;
+                out[(n * p.cin + ci) * hw + iy * p.w + ix] = epilogue(acc[i * TN + j] + bv);
             }
         }
     }

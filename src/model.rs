@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::init::InitRng;
 use crate::nn::{BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module};
-use crate::ops::{self, Conv2dOptions};
+use crate::ops::{self, Activation, Conv2dOptions};
 use crate::tensor::Tensor;
 
 pub const LATENT: usize = 100;
@@ -54,13 +54,19 @@ impl Generator {
         let h = self.fc.forward(tape, z)?;
         let h = ops::reshape(tape, &h, &[b, 512, 4, 4])?;
         let h = self.ct1.forward(tape, &h)?;
-        let h = ops::relu(tape, &self.bn1.forward(tape, &h, training)?)?;
+        let h = self
+            .bn1
+            .forward_activation(tape, &h, training, Some(Activation::Relu))?;
         let h = self.ct2.forward(tape, &h)?;
-        let h = ops::relu(tape, &self.bn2.forward(tape, &h, training)?)?;
+        let h = self
+            .bn2
+            .forward_activation(tape, &h, training, Some(Activation::Relu))?;
         let h = self.ct3.forward(tape, &h)?;
-        let h = ops::relu(tape, &self.bn3.forward(tape, &h, training)?)?;
-        let h = self.ct4.forward(tape, &h)?;
-        ops::tanh(tape, &h)
+        let h = self
+            .bn3
+            .forward_activation(tape, &h, training, Some(Activation::Relu))?;
+        self.ct4
+            .forward_activation(tape, &h, Some(Activation::Tanh))
     }
 
     pub fn summary(&self) -> Vec<SummaryRow> {
@@ -172,13 +178,21 @@ impl Discriminator {
     pub fn forward(&self, tape: &Tape, x: &Var, training: bool, dropout_seed: u32) -> Result<Var> {
         let b = x.shape()[0];
         let h = ops::dropout(tape, x, INPUT_DROPOUT, dropout_seed, training)?;
-        let h = ops::leaky_relu(tape, &self.conv1.forward(tape, &h)?, LEAK)?;
+        let h = self
+            .conv1
+            .forward_activation(tape, &h, Some(Activation::LeakyRelu(LEAK)))?;
         let h = self.conv2.forward(tape, &h)?;
-        let h = ops::leaky_relu(tape, &self.bn2.forward(tape, &h, training)?, LEAK)?;
+        let h =
+            self.bn2
+                .forward_activation(tape, &h, training, Some(Activation::LeakyRelu(LEAK)))?;
         let h = self.conv3.forward(tape, &h)?;
-        let h = ops::leaky_relu(tape, &self.bn3.forward(tape, &h, training)?, LEAK)?;
+        let h =
+            self.bn3
+                .forward_activation(tape, &h, training, Some(Activation::LeakyRelu(LEAK)))?;
         let h = self.conv4.forward(tape, &h)?;
-        let h = ops::leaky_relu(tape, &self.bn4.forward(tape, &h, training)?, LEAK)?;
+        let h =
+            self.bn4
+                .forward_activation(tape, &h, training, Some(Activation::LeakyRelu(LEAK)))?;
         let h = self.conv5.forward(tape, &h)?;
         ops::reshape(tape, &h, &[b])
     }

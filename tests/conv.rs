@@ -1,11 +1,16 @@
 //! conv2d and conv_transpose2d: GPU against the CPU reference, finite-difference gradient
-//! checks of input, weight and bias, and MATLAB's "same" convention pinned down.
+//! checks of input, weight and bias, activations fused into the epilogue, and MATLAB's "same"
+//! convention pinned down.
 
 mod common;
 
 use common::*;
 use dcgan::ops::conv::cpu;
-use dcgan::ops::{conv2d, conv_transpose2d, Conv2dOptions};
+use dcgan::ops::elementwise::{activation, cpu as act_cpu};
+use dcgan::ops::{
+    conv2d, conv2d_activation, conv_transpose2d, conv_transpose2d_activation, Activation,
+    Conv2dOptions,
+};
 use dcgan::Tape;
 
 const ATOL: f64 = 1e-4;
@@ -279,4 +284,122 @@ fn mismatched_shapes_are_errors_not_panics() {
     assert!(conv2d(&tape, &x, &w, None, Conv2dOptions::valid(1)).is_err());
     let w = tape.leaf(tensor(&gpu, &[0.0; 5 * 3 * 7 * 7], &[5, 3, 7, 7]), true);
     assert!(conv2d(&tape, &x, &w, None, Conv2dOptions::valid(1)).is_err());
+}
+
+/// A conv with an activation in its epilogue, on every kernel family: the forward against the
+/// CPU reference; the gradients exactly equal to those of the unfused conv followed by the
+/// activation op, and (for the smooth activations) against central differences.
+fn run_activation(case: &Case, transposed: bool, seed: u64, act: Activation) {
+    let gpu = gpu();
+    let families = if gpu.subgroup_size().is_some() {
+        vec![true, false]
+    } else {
+        vec![false]
+    };
+    for subgroups in families {
+        gpu.set_subgroups(subgroups);
+        let mut rng = Rng::new(seed);
+        let (xs, ws) = (case.x, case.w);
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(ws.iter().product());
+        let bch = if transposed { ws[1] } else { ws[0] };
+        let b = rng.vec(bch);
+        let reference = |x: &[f64], w: &[f64], b: &[f64]| {
+            let bias = case.bias.then_some(b);
+            let z = if transposed {
+                cpu::conv_transpose2d(x, xs, w, ws, bias, case.opts).0
+            } else {
+                cpu::conv2d(x, xs, w, ws, bias, case.opts).0
+            };
+            act_cpu::forward(&z, act)
+        };
+        let what = format!("{act:?} fused (subgroups {subgroups}, transposed {transposed})");
+        let run_gpu = |fused: bool| {
+            let tape = Tape::new();
+            let xv = tape.leaf(tensor(&gpu, &x, &xs), true);
+            let wv = tape.leaf(tensor(&gpu, &w, &ws), true);
+            let bv = tape.leaf(tensor(&gpu, &b, &[bch]), true);
+            let bias = case.bias.then_some(&bv);
+            let y = match (fused, transposed) {
+                (true, false) => conv2d_activation(&tape, &xv, &wv, bias, case.opts, Some(act)),
+                (true, true) => {
+                    conv_transpose2d_activation(&tape, &xv, &wv, bias, case.opts, Some(act))
+                }
+                (false, false) => conv2d(&tape, &xv, &wv, bias, case.opts)
+                    .and_then(|z| activation(&tape, &z, act)),
+                (false, true) => conv_transpose2d(&tape, &xv, &wv, bias, case.opts)
+                    .and_then(|z| activation(&tape, &z, act)),
+            }
+            .unwrap();
+            let r = Rng::new(seed + 1).vec(y.value.numel());
+            let mut wrt = vec![&xv, &wv];
+            if case.bias {
+                wrt.push(&bv);
+            }
+            (y.value.to_vec().unwrap(), grads(&tape, &y, &r, &wrt), r)
+        };
+        let (y, g, r) = run_gpu(true);
+        let (y_plain, g_plain, _) = run_gpu(false);
+        let (x64, w64, b64) = (to64(&x), to64(&w), to64(&b));
+        assert_close(
+            &format!("{what} forward"),
+            &y,
+            &reference(&x64, &w64, &b64),
+            ATOL,
+            RTOL,
+        );
+        assert_eq!(
+            y, y_plain,
+            "{what}: forward differs from conv then activation"
+        );
+        assert_eq!(
+            g, g_plain,
+            "{what}: gradients differ from conv then activation"
+        );
+        if matches!(act, Activation::Tanh | Activation::Sigmoid) {
+            let r64 = to64(&r);
+            let h = 1e-3;
+            let nx = numeric_grad(|x| reference(x, &w64, &b64), &x64, &r64, h);
+            assert_close(&format!("{what} d/dx"), &g[0], &nx, GRAD_ATOL, GRAD_RTOL);
+            let nw = numeric_grad(|w| reference(&x64, w, &b64), &w64, &r64, h);
+            assert_close(&format!("{what} d/dw"), &g[1], &nw, GRAD_ATOL, GRAD_RTOL);
+            let nb = numeric_grad(|b| reference(&x64, &w64, b), &b64, &r64, h);
+            assert_close(&format!("{what} d/db"), &g[2], &nb, GRAD_ATOL, GRAD_RTOL);
+        }
+    }
+}
+
+#[test]
+fn conv2d_with_fused_activations() {
+    let case = Case {
+        x: [3, 5, 8, 6],
+        w: [6, 5, 5, 5],
+        opts: Conv2dOptions::same(8, 6, 5, 2),
+        bias: true,
+    };
+    run_activation(&case, false, 41, Activation::LeakyRelu(0.2));
+    run_activation(&case, false, 42, Activation::Relu);
+    run_activation(&case, false, 43, Activation::Sigmoid);
+}
+
+#[test]
+fn conv_transpose2d_with_fused_activations() {
+    let case = Case {
+        x: [2, 6, 4, 3],
+        w: [6, 3, 5, 5],
+        opts: Conv2dOptions::same_transposed(5, 2),
+        bias: true,
+    };
+    run_activation(&case, true, 44, Activation::Tanh);
+    run_activation(&case, true, 45, Activation::LeakyRelu(0.2));
+}
+
+#[test]
+fn conv_refuses_to_fuse_a_negative_slope() {
+    let gpu = gpu();
+    let tape = Tape::new();
+    let x = tape.leaf(tensor(&gpu, &[0.5; 2 * 3 * 4 * 4], &[2, 3, 4, 4]), true);
+    let w = tape.leaf(tensor(&gpu, &[0.1; 2 * 3 * 3 * 3], &[2, 3, 3, 3]), true);
+    let act = Some(Activation::LeakyRelu(-0.5));
+    assert!(conv2d_activation(&tape, &x, &w, None, Conv2dOptions::valid(1), act).is_err());
 }

@@ -134,7 +134,7 @@ fn matmul_spans_many_workgroups_on_both_kernel_families() {
     }
 }
 
-fn bn_case(training: bool, seed: u64) {
+fn bn_case(training: bool, seed: u64, act: Option<Activation>) {
     let gpu = gpu();
     let mut rng = Rng::new(seed);
     let (n, c, h, w) = (3, 5, 3, 4);
@@ -161,16 +161,32 @@ fn bn_case(training: bool, seed: u64) {
     let xv = tape.leaf(tensor(&gpu, &x, &[n, c, h, w]), true);
     let gv = tape.leaf(tensor(&gpu, &gamma, &[c]), true);
     let bv = tape.leaf(tensor(&gpu, &beta, &[c]), true);
-    let y = ops::batch_norm(&tape, &xv, &gv, &bv, &state, training).unwrap();
+    let y = ops::batch_norm_activation(&tape, &xv, &gv, &bv, &state, training, act).unwrap();
     let (x64, g64, b64) = (to64(&x), to64(&gamma), to64(&beta));
     let (rm64, rv64) = (to64(&rm0), to64(&rv0));
-    let f = |x: &[f64], g: &[f64], b: &[f64]| {
+    let bn = |x: &[f64], g: &[f64], b: &[f64]| {
         if training {
             bn_cpu::batch_norm_train(x, n, c, inner, g, b, eps as f64).0
         } else {
             bn_cpu::batch_norm_eval(x, c, inner, g, b, &rm64, &rv64, eps as f64)
         }
     };
+    let f = |x: &[f64], g: &[f64], b: &[f64]| {
+        let z = bn(x, g, b);
+        match act {
+            Some(a) => act_cpu::forward(&z, a),
+            None => z,
+        }
+    };
+    // Central differences need every pre-activation clear of the kink by more than H.
+    if act.is_some() {
+        let z = bn(&x64, &g64, &b64);
+        let kinked = z.iter().filter(|v| v.abs() < 10.0 * H).count();
+        assert_eq!(
+            kinked, 0,
+            "seed {seed}: {kinked} pre-activations on the kink"
+        );
+    }
     assert_close(
         "batch_norm forward",
         &y.value.to_vec().unwrap(),
@@ -210,12 +226,37 @@ fn bn_case(training: bool, seed: u64) {
 
 #[test]
 fn batch_norm_training_matches_reference_and_gradients() {
-    bn_case(true, 31);
+    bn_case(true, 31, None);
+}
+
+#[test]
+fn batch_norm_with_fused_relu_and_leaky_relu_matches_reference_and_gradients() {
+    bn_case(true, 33, Some(Activation::Relu));
+    bn_case(true, 37, Some(Activation::LeakyRelu(0.2)));
+    bn_case(false, 35, Some(Activation::LeakyRelu(0.2)));
+}
+
+#[test]
+fn batch_norm_refuses_to_fuse_other_activations() {
+    let gpu = gpu();
+    let (rm, rv) = (tensor(&gpu, &[0.0; 2], &[2]), tensor(&gpu, &[1.0; 2], &[2]));
+    let state = BatchNormState {
+        running_mean: &rm,
+        running_var: &rv,
+        momentum: 0.1,
+        eps: 1e-5,
+    };
+    let tape = Tape::new();
+    let x = tape.leaf(tensor(&gpu, &[0.5; 8], &[2, 2, 2]), true);
+    let g = tape.leaf(tensor(&gpu, &[1.0; 2], &[2]), true);
+    let b = tape.leaf(tensor(&gpu, &[0.0; 2], &[2]), true);
+    let r = ops::batch_norm_activation(&tape, &x, &g, &b, &state, true, Some(Activation::Tanh));
+    assert!(r.is_err());
 }
 
 #[test]
 fn batch_norm_inference_matches_reference_and_gradients() {
-    bn_case(false, 32);
+    bn_case(false, 32, None);
 }
 
 #[test]

@@ -91,8 +91,17 @@ impl Conv2d {
         Ok(Conv2d { weight, bias, opts })
     }
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        self.forward_activation(tape, x, None)
+    }
+    /// `act(self(x))` with the activation in the conv's epilogue.
+    pub fn forward_activation(
+        &self,
+        tape: &Tape,
+        x: &Var,
+        act: Option<ops::Activation>,
+    ) -> Result<Var> {
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
-        ops::conv2d(tape, x, &w, Some(&b), self.opts)
+        ops::conv2d_activation(tape, x, &w, Some(&b), self.opts, act)
     }
 }
 
@@ -128,8 +137,17 @@ impl ConvTranspose2d {
         Ok(ConvTranspose2d { weight, bias, opts })
     }
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        self.forward_activation(tape, x, None)
+    }
+    /// `act(self(x))` with the activation in the transposed conv's epilogue.
+    pub fn forward_activation(
+        &self,
+        tape: &Tape,
+        x: &Var,
+        act: Option<ops::Activation>,
+    ) -> Result<Var> {
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
-        ops::conv_transpose2d(tape, x, &w, Some(&b), self.opts)
+        ops::conv_transpose2d_activation(tape, x, &w, Some(&b), self.opts, act)
     }
 }
 
@@ -166,6 +184,16 @@ impl BatchNorm2d {
         })
     }
     pub fn forward(&self, tape: &Tape, x: &Var, training: bool) -> Result<Var> {
+        self.forward_activation(tape, x, training, None)
+    }
+    /// `act(self(x))` with the (leaky) ReLU fused into the batch-norm kernels.
+    pub fn forward_activation(
+        &self,
+        tape: &Tape,
+        x: &Var,
+        training: bool,
+        act: Option<ops::Activation>,
+    ) -> Result<Var> {
         let state = BatchNormState {
             running_mean: &self.running_mean,
             running_var: &self.running_var,
@@ -173,7 +201,7 @@ impl BatchNorm2d {
             eps: self.eps,
         };
         let (g, b) = (tape.param(&self.weight), tape.param(&self.bias));
-        ops::batch_norm(tape, x, &g, &b, &state, training)
+        ops::batch_norm_activation(tape, x, &g, &b, &state, training, act)
     }
 }
 

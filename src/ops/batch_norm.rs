@@ -1,8 +1,10 @@
 //! batch_norm: training mode (batch statistics, running-statistics update with momentum) and
-//! inference mode (running statistics); backward in closed form.
+//! inference mode (running statistics); backward in closed form; optionally with a (leaky)
+//! ReLU fused into the same kernels.
 
 use bytemuck::{Pod, Zeroable};
 
+use super::elementwise::Activation;
 use super::grid_1d;
 use crate::autodiff::{Function, Tape, Var};
 use crate::error::{Error, Result};
@@ -18,7 +20,8 @@ struct Params {
     eps: f32,
     momentum: f32,
     update: u32,
-    _pad: [u32; 2],
+    act: u32,
+    slope: f32,
 }
 
 /// Running statistics and hyper-parameters of one batch-norm layer.
@@ -35,6 +38,7 @@ fn spec(entry: &'static str) -> KernelSpec {
 
 struct BatchNormBackward {
     x: Tensor,
+    y: Tensor,
     gamma: Tensor,
     stats: Tensor,
     p: Params,
@@ -59,6 +63,7 @@ impl Function for BatchNormBackward {
                 (5, self.stats.bind()),
                 (10, dgamma.bind()),
                 (11, dbeta.bind()),
+                (16, self.y.bind()),
             ],
             gpu.grid(c as u64),
         );
@@ -75,6 +80,7 @@ impl Function for BatchNormBackward {
                     (6, dx.bind()),
                     (12, dgamma.bind()),
                     (13, dbeta.bind()),
+                    (16, self.y.bind()),
                 ],
                 grid_1d(gpu, dx.numel(), 256),
             );
@@ -98,6 +104,31 @@ pub fn batch_norm(
     state: &BatchNormState,
     training: bool,
 ) -> Result<Var> {
+    batch_norm_activation(tape, x, gamma, beta, state, training, None)
+}
+
+/// `act(batch_norm(x))` for act a relu or leaky_relu, in the passes batch_norm alone takes:
+/// the activation is applied as the normalised value is written and differentiated inside
+/// the backward reductions. `None` is plain batch_norm.
+pub fn batch_norm_activation(
+    tape: &Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    state: &BatchNormState,
+    training: bool,
+    act: Option<Activation>,
+) -> Result<Var> {
+    let (act, slope) = match act {
+        None => (0, 0.0),
+        Some(Activation::Relu) => (1, 0.0),
+        Some(Activation::LeakyRelu(s)) if s >= 0.0 => (1, s),
+        Some(other) => {
+            return Err(Error::Shape(format!(
+                "batch_norm fuses relu and leaky_relu with a slope >= 0, not {other:?}"
+            )))
+        }
+    };
     let shape = x.shape();
     if shape.len() < 2 || gamma.shape() != [shape[1]] || beta.shape() != [shape[1]] {
         return Err(Error::Shape(format!(
@@ -115,7 +146,8 @@ pub fn batch_norm(
         eps: state.eps,
         momentum: state.momentum,
         update: training as u32,
-        _pad: [0; 2],
+        act,
+        slope,
     };
     let pb = bytemuck::bytes_of(&p);
     let stats = Tensor::uninit(gpu, &[2 * c])?;
@@ -158,6 +190,7 @@ pub fn batch_norm(
     );
     let f = BatchNormBackward {
         x: x.value.clone(),
+        y: y.clone(),
         gamma: gamma.value.clone(),
         stats,
         p,

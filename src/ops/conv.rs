@@ -1,8 +1,10 @@
 //! conv2d and conv_transpose2d on three implicit-GEMM primitives (forward, input gradient,
 //! weight gradient): a transposed conv's forward is a conv's input gradient and vice versa.
+//! The two forward-shaped primitives can apply an activation as they store each output.
 
 use bytemuck::{Pod, Zeroable};
 
+use super::elementwise::{activation_backward, Activation};
 use super::linear::{tile_plan, KernelTiles};
 use super::reduce::{channel_sum, sum_splits};
 use crate::autodiff::{Function, Tape, Var};
@@ -93,7 +95,26 @@ struct Params {
     qh: u32,
     qw: u32,
     split: u32,
-    _pad: [u32; 2],
+    act: u32,
+    slope: f32,
+}
+
+/// The shader's epilogue code and slope for an activation fused into a forward primitive.
+/// relu and leaky_relu (slope >= 0) keep the sign of their input, so every fused activation
+/// can be differentiated from the output alone.
+fn epilogue_code(act: Option<Activation>) -> Result<(u32, f32)> {
+    Ok(match act {
+        None => (0, 0.0),
+        Some(Activation::Relu) => (1, 0.0),
+        Some(Activation::LeakyRelu(s)) if s >= 0.0 => (1, s),
+        Some(Activation::Tanh) => (2, 0.0),
+        Some(Activation::Sigmoid) => (3, 0.0),
+        Some(a) => {
+            return Err(Error::Shape(format!(
+                "cannot fuse {a:?} into a conv epilogue"
+            )))
+        }
+    })
 }
 
 /// `DCGAN_CONV_TILE=TMxTN` overrides the subgroup kernels' tile for tuning runs.
@@ -217,10 +238,22 @@ impl Geometry {
 
 /// Primitive 1: y = conv(x, w) + bias.
 pub fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
+    forward_act(x, w, bias, None, g)
+}
+
+/// Primitive 1 with an activation fused into its epilogue: y = act(conv(x, w) + bias).
+pub fn forward_act(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Activation>,
+    g: &Geometry,
+) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
     let mut p = g.params();
     p.has_bias = bias.is_some() as u32;
+    (p.act, p.slope) = epilogue_code(act)?;
     let plan = Plan::new(gpu, g.cout);
     let grid = plan.grid(gpu, g.cout, g.batch * g.oh * g.ow)?;
     gpu.dispatch(
@@ -240,7 +273,19 @@ pub fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> R
 /// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch per
 /// stride phase.
 pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
+    input_grad_act(dy, w, bias, None, g)
+}
+
+/// Primitive 2 with an activation fused into its epilogue (conv_transpose2d's forward).
+pub fn input_grad_act(
+    dy: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Activation>,
+    g: &Geometry,
+) -> Result<Tensor> {
     let gpu = dy.gpu();
+    let (act, slope) = epilogue_code(act)?;
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let s = g.opts.stride;
     let plan = Plan::new(gpu, g.cin);
@@ -249,6 +294,7 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
         for ph_x in 0..s.min(g.w) {
             let mut p = g.params();
             p.has_bias = bias.is_some() as u32;
+            (p.act, p.slope) = (act, slope);
             p.ph_y = ph_y as u32;
             p.ph_x = ph_x as u32;
             p.qh = (g.h - ph_y).div_ceil(s) as u32;
@@ -385,17 +431,74 @@ impl Function for Conv2dBackward {
 
 /// y [N, Cout, OH, OW] = conv2d(x [N, Cin, H, W], w [Cout, Cin, KH, KW]) + b [Cout].
 pub fn conv2d(tape: &Tape, x: &Var, w: &Var, b: Option<&Var>, opts: Conv2dOptions) -> Result<Var> {
+    conv2d_activation(tape, x, w, b, opts, None)
+}
+
+/// act(conv2d(x, w) + b) with the activation applied in the conv's epilogue.
+pub fn conv2d_activation(
+    tape: &Tape,
+    x: &Var,
+    w: &Var,
+    b: Option<&Var>,
+    opts: Conv2dOptions,
+    act: Option<Activation>,
+) -> Result<Var> {
     let g = conv_geometry(x.shape(), w.shape(), opts)?;
-    let y = forward(&x.value, &w.value, b.map(|b| &b.value), &g)?;
+    let y = forward_act(&x.value, &w.value, b.map(|b| &b.value), act, &g)?;
     let f = Conv2dBackward {
         x: x.value.clone(),
         w: w.value.clone(),
         g,
     };
-    Ok(match b {
-        Some(b) => tape.record(&[x, w, b], y, f),
-        None => tape.record(&[x, w], y, f),
-    })
+    Ok(record(tape, x, w, b, y, f, act))
+}
+
+/// Records a conv whose epilogue may hold an activation: the backward first turns dy into
+/// the gradient before the activation, from the saved output.
+fn record(
+    tape: &Tape,
+    x: &Var,
+    w: &Var,
+    b: Option<&Var>,
+    y: Tensor,
+    f: impl Function + 'static,
+    act: Option<Activation>,
+) -> Var {
+    let inputs: Vec<&Var> = match b {
+        Some(b) => vec![x, w, b],
+        None => vec![x, w],
+    };
+    match act {
+        None => tape.record(&inputs, y, f),
+        Some(act) => {
+            let saved = y.clone();
+            tape.record(
+                &inputs,
+                y,
+                ActivatedBackward {
+                    inner: f,
+                    act,
+                    y: saved,
+                },
+            )
+        }
+    }
+}
+
+struct ActivatedBackward<F> {
+    inner: F,
+    act: Activation,
+    y: Tensor,
+}
+
+impl<F: Function> Function for ActivatedBackward<F> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn backward(&self, dy: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let dz = activation_backward(&self.y, dy, self.act)?;
+        self.inner.backward(&dz, needs)
+    }
 }
 
 struct ConvTranspose2dBackward {
@@ -431,17 +534,26 @@ pub fn conv_transpose2d(
     b: Option<&Var>,
     opts: Conv2dOptions,
 ) -> Result<Var> {
+    conv_transpose2d_activation(tape, x, w, b, opts, None)
+}
+
+/// act(conv_transpose2d(x, w) + b) with the activation applied in the epilogue.
+pub fn conv_transpose2d_activation(
+    tape: &Tape,
+    x: &Var,
+    w: &Var,
+    b: Option<&Var>,
+    opts: Conv2dOptions,
+    act: Option<Activation>,
+) -> Result<Var> {
     let g = transposed_geometry(x.shape(), w.shape(), opts)?;
-    let y = input_grad(&x.value, &w.value, b.map(|b| &b.value), &g)?;
+    let y = input_grad_act(&x.value, &w.value, b.map(|b| &b.value), act, &g)?;
     let f = ConvTranspose2dBackward {
         x: x.value.clone(),
         w: w.value.clone(),
         g,
     };
-    Ok(match b {
-        Some(b) => tape.record(&[x, w, b], y, f),
-        None => tape.record(&[x, w], y, f),
-    })
+    Ok(record(tape, x, w, b, y, f, act))
 }
 
 /// Direct loops in f64, written from the definitions (not from the kernels' index algebra).

@@ -10,8 +10,10 @@ pub mod linear;
 pub mod loss;
 pub mod reduce;
 
-pub use batch_norm::batch_norm;
-pub use conv::{conv2d, conv_transpose2d, Conv2dOptions};
+pub use batch_norm::{batch_norm, batch_norm_activation};
+pub use conv::{
+    conv2d, conv2d_activation, conv_transpose2d, conv_transpose2d_activation, Conv2dOptions,
+};
 pub use dropout::dropout;
 pub use elementwise::{leaky_relu, relu, sigmoid, tanh, Activation};
 pub use linear::linear;

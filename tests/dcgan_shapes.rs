@@ -1,0 +1,159 @@
+//! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
+//! fast path) and the portable kernels (the plain one) against an f64 reference written from
+//! the definition, and against each other, to 1e-4 of the output's largest magnitude.
+
+mod common;
+
+use common::*;
+use dcgan::ops::conv::{forward, input_grad, weight_grad, Geometry};
+use dcgan::ops::Conv2dOptions;
+use dcgan::{Gpu, Tensor};
+
+const BATCH: usize = 2;
+const REL: f64 = 1e-4;
+
+/// forward, input gradient and weight gradient of the conv `g`, in f64, by visiting every
+/// (output pixel, tap) pair once.
+fn reference(g: &Geometry, x: &[f64], w: &[f64], dy: &[f64]) -> [Vec<f64>; 3] {
+    let (s, pt, pl) = (g.opts.stride, g.opts.padding[0], g.opts.padding[2]);
+    let mut y = vec![0.0; g.batch * g.cout * g.oh * g.ow];
+    let mut dx = vec![0.0; x.len()];
+    let mut dw = vec![0.0; w.len()];
+    for n in 0..g.batch {
+        for co in 0..g.cout {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let yi = ((n * g.cout + co) * g.oh + oy) * g.ow + ox;
+                    let mut acc = 0.0;
+                    for ci in 0..g.cin {
+                        for ky in 0..g.kh {
+                            let iy = (oy * s + ky) as isize - pt as isize;
+                            if iy < 0 || iy >= g.h as isize {
+                                continue;
+                            }
+                            for kx in 0..g.kw {
+                                let ix = (ox * s + kx) as isize - pl as isize;
+                                if ix < 0 || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let xi = ((n * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize;
+                                let wi = ((co * g.cin + ci) * g.kh + ky) * g.kw + kx;
+                                acc += x[xi] * w[wi];
+                                dx[xi] += dy[yi] * w[wi];
+                                dw[wi] += dy[yi] * x[xi];
+                            }
+                        }
+                    }
+                    y[yi] = acc;
+                }
+            }
+        }
+    }
+    [y, dx, dw]
+}
+
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+fn assert_rel(what: &str, got: &[f32], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = max_abs(want);
+    let (i, err) = got
+        .iter()
+        .zip(want)
+        .map(|(&g, &w)| {
+            assert!(g.is_finite(), "{what}: {g}");
+            (g as f64 - w).abs()
+        })
+        .enumerate()
+        .fold((0, 0.0), |b, (i, e)| if e > b.1 { (i, e) } else { b });
+    assert!(
+        err <= REL * scale,
+        "{what}: element {i} off by {err:e}, over {REL} x the largest magnitude {scale:e}"
+    );
+}
+
+/// One adapter for all layers of a test: each new device would compile every kernel again.
+fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let xs = [g.batch, g.cin, g.h, g.w];
+    let ws = [g.cout, g.cin, g.kh, g.kw];
+    let ys = [g.batch, g.cout, g.oh, g.ow];
+    let x = rng.vec(xs.iter().product());
+    let w = rng.vec(ws.iter().product());
+    let dy = rng.vec(ys.iter().product());
+    let want = reference(g, &to64(&x), &to64(&w), &to64(&dy));
+    let mut families = vec![false];
+    if gpu.subgroup_size().is_some() {
+        families.insert(0, true);
+    }
+    let mut results: Vec<[Vec<f32>; 3]> = Vec::new();
+    for subgroups in families {
+        gpu.set_subgroups(subgroups);
+        let (xt, wt, dyt) = (
+            Tensor::from_slice(gpu, &x, &xs).unwrap(),
+            Tensor::from_slice(gpu, &w, &ws).unwrap(),
+            Tensor::from_slice(gpu, &dy, &ys).unwrap(),
+        );
+        let got = [
+            forward(&xt, &wt, None, g).unwrap().to_vec().unwrap(),
+            input_grad(&dyt, &wt, None, g).unwrap().to_vec().unwrap(),
+            weight_grad(&dyt, &xt, g).unwrap().to_vec().unwrap(),
+        ];
+        for (k, prim) in ["forward", "input_grad", "weight_grad"].iter().enumerate() {
+            assert_rel(
+                &format!("{name} {prim} (subgroups {subgroups}) vs f64"),
+                &got[k],
+                &want[k],
+            );
+        }
+        results.push(got);
+    }
+    if let [fast, plain] = &results[..] {
+        for (k, prim) in ["forward", "input_grad", "weight_grad"].iter().enumerate() {
+            assert_rel(
+                &format!("{name} {prim}: subgroup vs portable kernel"),
+                &fast[k],
+                &to64(&plain[k]),
+            );
+        }
+    }
+}
+
+#[test]
+fn generator_layers_at_dcgan_shapes() {
+    let t = Conv2dOptions::same_transposed(5, 2);
+    let layers = [
+        ("ct1 512x4x4->256x8x8", 512, 4, 256, Conv2dOptions::valid(1)),
+        ("ct2 256x8x8->128x16x16", 256, 8, 128, t),
+        ("ct3 128x16x16->64x32x32", 128, 16, 64, t),
+        ("ct4 64x32x32->3x64x64", 64, 32, 3, t),
+    ];
+    let gpu = gpu();
+    for (i, (name, cin, n, cout, opts)) in layers.into_iter().enumerate() {
+        let g = Geometry::transposed(&[BATCH, cin, n, n], &[cin, cout, 5, 5], opts).unwrap();
+        check(&gpu, name, &g, 100 + i as u64);
+    }
+}
+
+#[test]
+fn discriminator_layers_at_dcgan_shapes() {
+    let layers = [
+        ("conv1 3x64x64->64x32x32", 3, 64, 64, 5),
+        ("conv2 64x32x32->128x16x16", 64, 32, 128, 5),
+        ("conv3 128x16x16->256x8x8", 128, 16, 256, 5),
+        ("conv4 256x8x8->512x4x4", 256, 8, 512, 5),
+        ("conv5 512x4x4->1", 512, 4, 1, 4),
+    ];
+    let gpu = gpu();
+    for (i, (name, cin, n, cout, k)) in layers.into_iter().enumerate() {
+        let opts = if k == 4 {
+            Conv2dOptions::valid(1)
+        } else {
+            Conv2dOptions::same(n, n, 5, 2)
+        };
+        let g = Geometry::conv(&[BATCH, cin, n, n], &[cout, cin, k, k], opts).unwrap();
+        check(&gpu, name, &g, 200 + i as u64);
+    }
+}
