@@ -18,6 +18,12 @@ pub enum Error {
     Readback(String),
     /// Shapes given to an op do not fit together.
     Shape(String),
+    /// The device (or the `DCGAN_MAX_MEMORY` budget) has no room for an allocation.
+    OutOfMemory { what: String, bytes: u64 },
+    /// The device was lost (driver reset, GPU removed) or reported an error it can't go on from.
+    DeviceLost(String),
+    /// The device reported an error outside any operation that could return it.
+    Gpu(String),
 }
 
 impl fmt::Display for Error {
@@ -37,6 +43,13 @@ impl fmt::Display for Error {
             ),
             Error::Readback(m) => write!(f, "reading from the GPU failed: {m}"),
             Error::Shape(m) => write!(f, "shape mismatch: {m}"),
+            Error::OutOfMemory { what, bytes } => write!(
+                f,
+                "out of GPU memory allocating {:.1} MiB for {what}; use a smaller --batch-size",
+                *bytes as f64 / (1 << 20) as f64
+            ),
+            Error::DeviceLost(m) => write!(f, "the GPU device was lost: {m}"),
+            Error::Gpu(m) => write!(f, "GPU error: {m}"),
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use dcgan::run::{RunConfig, RunError};
 use dcgan::{AdapterRequest, Gpu};
@@ -146,7 +147,92 @@ fn default_data() -> (PathBuf, Option<PathBuf>) {
     (dir, labels.exists().then_some(labels))
 }
 
-fn train(a: TrainArgs) -> Result<(), RunError> {
+fn canonical(p: &std::path::Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Refuses options given with `--resume` that differ from the run's saved configuration
+/// (the run keeps its own; only its length may change).
+fn check_resume_options(
+    out: &std::path::Path,
+    cfg: &RunConfig,
+    given: &[String],
+) -> Result<(), RunError> {
+    let path = out.join("config.json");
+    let Ok(text) = std::fs::read(&path) else {
+        return Ok(()); // run::train reports the missing file
+    };
+    let Ok(saved) = serde_json::from_slice::<RunConfig>(&text) else {
+        return Ok(());
+    };
+    let pairs: [(&str, &str, String, String); 8] = [
+        (
+            "batch_size",
+            "--batch-size",
+            cfg.batch_size.to_string(),
+            saved.batch_size.to_string(),
+        ),
+        ("lr", "--lr", cfg.lr.to_string(), saved.lr.to_string()),
+        (
+            "beta1",
+            "--beta1",
+            cfg.beta1.to_string(),
+            saved.beta1.to_string(),
+        ),
+        (
+            "beta2",
+            "--beta2",
+            cfg.beta2.to_string(),
+            saved.beta2.to_string(),
+        ),
+        (
+            "flip",
+            "--flip",
+            cfg.flip.to_string(),
+            saved.flip.to_string(),
+        ),
+        (
+            "seed",
+            "--seed",
+            cfg.seed.to_string(),
+            saved.seed.to_string(),
+        ),
+        (
+            "data",
+            "--data",
+            canonical(&cfg.data),
+            canonical(&saved.data),
+        ),
+        (
+            "labels",
+            "--labels",
+            format!("{:?}", cfg.labels),
+            format!("{:?}", saved.labels),
+        ),
+    ];
+    let clashes: Vec<String> = pairs
+        .iter()
+        .filter(|(id, _, now, then)| given.iter().any(|g| g == id) && now != then)
+        .map(|(_, flag, now, then)| format!("{flag} {now} (the run has {then})"))
+        .collect();
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    Err(RunError {
+        code: 2,
+        msg: format!(
+            "{}: a resumed run keeps its options; {} differ from its config.json. Resume without \
+             them, or start a new run with --out",
+            out.display(),
+            clashes.join(", ")
+        ),
+    })
+}
+
+fn train(a: TrainArgs, given: &[String]) -> Result<(), RunError> {
     let usage = |m: String| RunError { code: 2, msg: m };
     if a.batch_size <= 0 {
         return Err(usage(format!(
@@ -217,6 +303,9 @@ fn train(a: TrainArgs) -> Result<(), RunError> {
         adapter: gpu.describe(),
     };
     let length_given = a.iterations.is_some() || a.epochs.is_some();
+    if resume {
+        check_resume_options(&out, &cfg, given)?;
+    }
     dcgan::run::train(&gpu, cfg, &out, resume, length_given)
 }
 
@@ -232,13 +321,13 @@ fn print_summary(name: &str, rows: &[dcgan::model::SummaryRow]) -> usize {
     total
 }
 
-fn run(cli: Cli) -> Result<(), RunError> {
+fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
     let usage = |e: dcgan::Error| RunError {
         code: 2,
         msg: e.to_string(),
     };
     match cli.command {
-        Command::Train(a) => return train(*a),
+        Command::Train(a) => return train(*a, given),
         Command::Bench {
             device,
             batch,
@@ -365,8 +454,20 @@ fn ensure_runtime_dir() {
 
 fn main() {
     ensure_runtime_dir();
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Options typed on the command line (not defaults): a resumed run refuses those that
+    // contradict its saved configuration.
+    let given: Vec<String> = matches
+        .subcommand_matches("train")
+        .map(|m| {
+            m.ids()
+                .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+                .map(|id| id.as_str().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Err(e) = run(cli, &given) {
         eprintln!("error: {e}");
         std::process::exit(e.code);
     }

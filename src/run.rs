@@ -118,6 +118,38 @@ fn load_latest(gan: &mut Gan, dir: &Path) -> Result<PathBuf, RunError> {
     )))
 }
 
+/// What a run stopped by a fault leaves behind, for the end of its error line.
+fn stopped_note(ckpt_dir: &Path, out: &Path) -> String {
+    match checkpoint::list(ckpt_dir).pop() {
+        Some(last) => format!(
+            "stopped; the last checkpoint {} is intact, continue with --resume {}",
+            last.display(),
+            out.display()
+        ),
+        None => "stopped before the first checkpoint".to_string(),
+    }
+}
+
+/// Faults the trainer can be told to inject, for the tests of its fault handling:
+/// `DCGAN_FAULT=nan@N` puts a NaN into iteration N's real batch (as a corrupt input would),
+/// `DCGAN_FAULT=device-lost@N` destroys the device before iteration N.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    Nan(u64),
+    DeviceLost(u64),
+}
+
+fn injected_fault() -> Option<Fault> {
+    let v = std::env::var("DCGAN_FAULT").ok()?;
+    let (kind, at) = v.split_once('@')?;
+    let at = at.trim().parse().ok()?;
+    match kind.trim() {
+        "nan" => Some(Fault::Nan(at)),
+        "device-lost" => Some(Fault::DeviceLost(at)),
+        _ => None,
+    }
+}
+
 /// Trains from scratch into `out`, or continues the run in `out` when `resume` is set; a resumed
 /// run keeps its own options, and its length too unless `length_given` (then `cfg`'s length
 /// is the new target).
@@ -152,8 +184,14 @@ pub fn train(
             out.display()
         )));
     }
-    std::fs::create_dir_all(&prev_dir).map_err(io(&prev_dir))?;
-    std::fs::create_dir_all(&ckpt_dir).map_err(io(&ckpt_dir))?;
+    for dir in [&prev_dir, &ckpt_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            RunError::usage(format!(
+                "{}: cannot create the run folder here: {e}",
+                dir.display()
+            ))
+        })?;
+    }
 
     let (ds, report) = data::load(&cfg.data, cfg.labels.as_deref(), cfg.image_size)
         .map_err(|e| RunError::usage(e.to_string()))?;
@@ -240,26 +278,37 @@ pub fn train(
     let stop = stop_flag();
     let real = Tensor::uninit(gpu, &[cfg.batch_size, 3, IMAGE, IMAGE])
         .map_err(|e| RunError::fail(e.to_string()))?;
+    let fault = injected_fault();
     while gan.step < cfg.iterations {
-        let (it, data) = batches
+        let (it, mut data) = batches
             .recv()
             .map_err(|_| RunError::fail("batch loader stopped"))?;
         debug_assert_eq!(it, gan.step);
-        real.write(&data)
-            .map_err(|e| RunError::fail(e.to_string()))?;
-        let s = gan
-            .train_step(&real)
-            .map_err(|e| RunError::fail(e.to_string()))?;
+        let next = gan.step + 1;
+        match fault {
+            Some(Fault::Nan(n)) if n == next => data[0] = f32::NAN,
+            Some(Fault::DeviceLost(n)) if n == next => gpu.simulate_device_loss(),
+            _ => {}
+        }
+        let s = real
+            .write(&data)
+            .and_then(|_| gan.train_step(&real))
+            .map_err(|e| {
+                RunError::fail(format!(
+                    "iteration {next}: {e}; {}",
+                    stopped_note(&ckpt_dir, out)
+                ))
+            })?;
         let i = gan.step;
         if ![s.d_loss, s.g_loss, s.d_score, s.g_score]
             .iter()
             .all(|v| v.is_finite())
         {
             return Err(RunError::fail(format!(
-                "iteration {i}: loss is not finite (D {}, G {}); stopped, the last checkpoint in {} is intact",
+                "iteration {i}: loss is not finite (D {}, G {}); {}",
                 s.d_loss,
                 s.g_loss,
-                ckpt_dir.display()
+                stopped_note(&ckpt_dir, out)
             )));
         }
         let elapsed = start.elapsed().as_secs_f64();

@@ -32,6 +32,29 @@ fn png_bytes(img: &DynamicImage) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A 20 x 20 palette (indexed) PNG, every pixel palette entry 1: (200, 30, 60).
+fn palette_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 20, 20);
+    enc.set_color(png::ColorType::Indexed);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_palette(vec![0, 0, 0, 200, 30, 60]);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(&[1u8; 400]).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+/// A 24 x 16 CMYK JPEG of one colour.
+fn cmyk_jpeg(cmyk: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pixels: Vec<u8> = cmyk.iter().copied().cycle().take(24 * 16 * 4).collect();
+    jpeg_encoder::Encoder::new(&mut out, 95)
+        .encode(&pixels, 24, 16, jpeg_encoder::ColorType::Cmyk)
+        .unwrap();
+    out
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).unwrap();
 }
@@ -89,9 +112,15 @@ fn broken_files_are_skipped_and_named_and_odd_formats_are_converted() {
     write(&dir, "i_large.jpg", &jpeg_bytes(&rgb(2500, 1800)));
     std::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
     write(&dir.join("sub/deeper"), "j_nested.JPEG", &good);
+    write(&dir, "k_palette.png", &palette_png());
+    write(&dir, "l_cmyk.jpg", &cmyk_jpeg([0, 200, 150, 0]));
 
     let (ds, report) = data::load(&dir, None, 64).unwrap();
-    assert_eq!(ds.len(), 7, "good, gray, rgba, 16-bit, tiny, large, nested");
+    assert_eq!(
+        ds.len(),
+        9,
+        "good, gray, rgba, 16-bit, tiny, large, nested, palette, CMYK"
+    );
     assert!(ds.samples.iter().all(|s| s.rgb.len() == 64 * 64 * 3));
     let skipped: Vec<String> = report
         .skipped
@@ -199,4 +228,29 @@ fn fewer_usable_images_than_one_batch_is_refused_by_the_trainer() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("only 3 usable images"), "{err}");
+}
+
+#[test]
+fn palette_png_and_cmyk_jpeg_decode_to_their_colours() {
+    let pal = data::decode_bytes(&palette_png(), 64).unwrap();
+    assert_eq!(pal.len(), 64 * 64 * 3);
+    assert!(pal.chunks(3).all(|p| p == [200, 30, 60]), "palette colour");
+    // CMYK (0, 200, 150, 0): no cyan, much magenta and yellow, no black: a red, within JPEG's
+    // rounding.
+    let red = data::decode_bytes(&cmyk_jpeg([0, 200, 150, 0]), 64).unwrap();
+    let mean = |c: usize| {
+        red.iter()
+            .skip(c)
+            .step_by(3)
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / 4096.0
+    };
+    let (r, g, b) = (mean(0), mean(1), mean(2));
+    assert!(
+        r > 235.0 && g < 80.0 && b < 120.0 && b > g,
+        "CMYK red came out as {r:.0} {g:.0} {b:.0}"
+    );
+    let white = data::decode_bytes(&cmyk_jpeg([0, 0, 0, 0]), 64).unwrap();
+    assert!(white.iter().all(|&v| v > 245), "CMYK white");
 }

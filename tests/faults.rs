@@ -1,6 +1,8 @@
-//! Interruptions and damaged checkpoints, through the real binary: SIGTERM finishes the step and
-//! checkpoints, SIGKILL mid-checkpoint loses nothing complete, a truncated checkpoint is skipped
-//! on resume, and a foreign or damaged file is refused by `generate`.
+//! Interruptions, faults and damaged checkpoints, through the real binary: SIGTERM finishes the
+//! step and checkpoints (a second signal exits at once), SIGKILL mid-checkpoint loses nothing
+//! complete, a NaN, a lost device and running out of memory stop with a clear line and leave
+//! the last checkpoint whole, a truncated checkpoint is skipped on resume, and a foreign,
+//! damaged or wrongly shaped file is refused by `generate`.
 
 #![cfg(unix)]
 
@@ -152,5 +154,170 @@ fn a_truncated_checkpoint_is_skipped_and_a_foreign_file_is_refused() {
         assert_eq!(g.status.code(), Some(2), "{err}");
         assert!(err.contains(needle), "{err}");
     }
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// A short run at batch 4 with a fault injected (`DCGAN_FAULT`, `DCGAN_MAX_MEMORY`).
+fn run_with(out: &Path, iterations: &str, every: &str, env: (&str, &str)) -> std::process::Output {
+    bin()
+        .args([
+            "train",
+            "--batch-size",
+            "4",
+            "--seed",
+            "5",
+            "--preview-every",
+            "1000",
+        ])
+        .args([
+            "--iterations",
+            iterations,
+            "--checkpoint-every",
+            every,
+            "--out",
+        ])
+        .arg(out)
+        .env(env.0, env.1)
+        .output()
+        .unwrap()
+}
+
+fn no_panic(err: &str) {
+    assert!(
+        !err.contains("panicked"),
+        "a panic, not an error line: {err}"
+    );
+}
+
+#[test]
+fn a_nan_stops_training_at_its_iteration_and_resume_continues_from_the_last_checkpoint() {
+    let out = scratch("nan");
+    let r = run_with(&out, "6", "2", ("DCGAN_FAULT", "nan@3"));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    no_panic(&err);
+    assert!(err.contains("iteration 3: loss is not finite"), "{err}");
+    assert!(err.contains("ckpt_000002.safetensors is intact"), "{err}");
+    assert_eq!(lines(&out), 2, "the NaN iteration is not recorded");
+    assert!(!out.join("checkpoints/ckpt_000003.safetensors").exists());
+
+    // A resume that contradicts the run's options is refused before anything is touched.
+    let clash = bin()
+        .args(["train", "--batch-size", "8", "--resume"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let cerr = String::from_utf8_lossy(&clash.stderr);
+    assert_eq!(clash.status.code(), Some(2), "{cerr}");
+    assert!(cerr.contains("--batch-size 8 (the run has 4)"), "{cerr}");
+
+    let r = resume(&out, "3");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("ckpt_000002") && err.contains("iteration 2)"),
+        "{err}"
+    );
+    assert_eq!(lines(&out), 3);
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_lost_device_is_one_clear_line_and_the_checkpoint_before_it_resumes() {
+    let out = scratch("lost");
+    let r = run_with(&out, "6", "2", ("DCGAN_FAULT", "device-lost@3"));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    no_panic(&err);
+    assert!(
+        err.contains("iteration 3: the GPU device was lost"),
+        "{err}"
+    );
+    assert!(err.contains("ckpt_000002.safetensors is intact"), "{err}");
+    let r = resume(&out, "3");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(lines(&out), 3);
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn running_out_of_gpu_memory_suggests_a_smaller_batch() {
+    let out = scratch("oom");
+    let r = run_with(&out, "2", "1", ("DCGAN_MAX_MEMORY", "40MiB"));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    no_panic(&err);
+    assert!(err.contains("out of GPU memory allocating"), "{err}");
+    assert!(err.contains("use a smaller --batch-size"), "{err}");
+    let bad = run_with(&out, "2", "1", ("DCGAN_MAX_MEMORY", "lots"));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("DCGAN_MAX_MEMORY=lots"), "{err}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let out = scratch("twice");
+    let mut child = start(&out, "100", "1000");
+    wait_for_lines(&mut child, &out, 1);
+    signal(&child, "-INT");
+    signal(&child, "-INT");
+    let t = Instant::now();
+    let res = child.wait_with_output().unwrap();
+    assert_eq!(res.status.code(), Some(130));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_checkpoint_with_a_tensor_of_another_shape_is_refused() {
+    let out = scratch("shape");
+    let mut child = start(&out, "1", "1");
+    assert!(child.wait().unwrap().success());
+    let path = out.join("checkpoints/ckpt_000001.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    // Same bytes, other shape: what a checkpoint of a differently built model looks like.
+    let victim = tensors
+        .iter_mut()
+        .find(|(n, s, _)| n.ends_with("weight") && s.len() == 4)
+        .unwrap();
+    let name = victim.0.clone();
+    victim.1 = vec![victim.1.iter().product()];
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, s, d)| {
+            let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d);
+            (n.clone(), v.unwrap())
+        })
+        .collect();
+    let reshaped = out.join("reshaped.safetensors");
+    let data = safetensors::serialize(views, meta.metadata().clone()).unwrap();
+    std::fs::write(&reshaped, data).unwrap();
+    let g = bin()
+        .args(["generate", "--count", "1", "--out"])
+        .arg(out.join("samples"))
+        .arg("--checkpoint")
+        .arg(&reshaped)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&g.stderr);
+    assert_eq!(g.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("tensor {name} is")), "{err}");
+    assert!(
+        !out.join("samples").exists()
+            || std::fs::read_dir(out.join("samples")).unwrap().count() == 0
+    );
     let _ = std::fs::remove_dir_all(out);
 }

@@ -208,4 +208,14 @@ fn bad_options_are_refused_with_exit_code_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+    // An output folder that cannot be created (here: below a regular file).
+    let file = scratch("plain-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let run = file.join("run");
+    let out = dcgan(&["train", "--batch-size", "4", "--out", run.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot create the run folder"), "{err}");
+    assert!(err.contains(run.to_str().unwrap()), "{err}");
+    let _ = std::fs::remove_file(file);
 }

@@ -86,6 +86,35 @@ struct Inner {
     profiler: Option<Profiler>,
     profile: Mutex<BTreeMap<String, (u64, f64)>>,
     use_subgroups: std::sync::atomic::AtomicBool,
+    /// The first error the device reported on its own (loss, out of memory, validation),
+    /// surfaced by the next `sync` or read instead of the default handler's panic.
+    fault: Arc<Mutex<Option<Error>>>,
+}
+
+/// `DCGAN_MAX_MEMORY`: a cap on the buffer pool, in bytes or with a KiB/MiB/GiB suffix, for
+/// sharing a GPU with other work.
+fn memory_budget() -> Result<Option<u64>> {
+    let Ok(v) = std::env::var("DCGAN_MAX_MEMORY") else {
+        return Ok(None);
+    };
+    let t = v.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, ""),
+    };
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => 0,
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) if mult > 0 && n > 0 => Ok(Some(n * mult)),
+        _ => Err(Error::Device(format!(
+            "DCGAN_MAX_MEMORY={v}: expected a size such as 512MiB or 2GiB"
+        ))),
+    }
 }
 
 /// The GPU context. Cheap to clone; every tensor holds one.
@@ -117,6 +146,33 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| Error::Device(e.to_string()))?;
+        let fault: Arc<Mutex<Option<Error>>> = Arc::default();
+        let f = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = f.lock().unwrap();
+            if slot.is_none() {
+                *slot = Some(match e {
+                    wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory {
+                        what: "a GPU operation".into(),
+                        bytes: 0,
+                    },
+                    other => Error::Gpu(other.to_string()),
+                });
+            }
+        }));
+        let f = fault.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = f.lock().unwrap();
+            if !matches!(*slot, Some(Error::DeviceLost(_))) {
+                let why = format!("{reason:?}").to_lowercase();
+                *slot = Some(Error::DeviceLost(if msg.is_empty() {
+                    why
+                } else {
+                    format!("{why}: {msg}")
+                }));
+            }
+        });
+        let budget = memory_budget()?;
         let uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: UNIFORM_CAPACITY,
@@ -139,7 +195,8 @@ impl Gpu {
                 }),
             });
         Ok(Gpu(Arc::new(Inner {
-            pool: Pool::new(device.clone()),
+            pool: Pool::new(device.clone(), budget),
+            fault,
             adapter,
             device,
             queue,
@@ -235,7 +292,38 @@ impl Gpu {
                 limit,
             });
         }
-        Ok(self.0.pool.alloc(bytes))
+        if let Some(s) = self.0.pool.alloc(bytes) {
+            return Ok(s);
+        }
+        // Give back what the pool holds idle (and the cached bind groups that keep those
+        // buffers alive), then try once more.
+        self.0.rec.lock().unwrap().bind_cache.clear();
+        self.0.pool.trim();
+        self.0.pool.alloc(bytes).ok_or_else(|| Error::OutOfMemory {
+            what: what.to_string(),
+            bytes,
+        })
+    }
+
+    /// The error the device reported on its own since it opened, if any; a lost device stays
+    /// lost, so this keeps failing.
+    pub fn check(&self) -> Result<()> {
+        match &*self.0.fault.lock().unwrap() {
+            None => Ok(()),
+            Some(Error::DeviceLost(m)) => Err(Error::DeviceLost(m.clone())),
+            Some(Error::OutOfMemory { what, bytes }) => Err(Error::OutOfMemory {
+                what: what.clone(),
+                bytes: *bytes,
+            }),
+            Some(e) => Err(Error::Gpu(e.to_string())),
+        }
+    }
+
+    /// Destroys the device as a driver reset would: for the fault-injection tests of the
+    /// trainer's device-loss handling (`DCGAN_FAULT=device-lost@N`).
+    pub fn simulate_device_loss(&self) {
+        self.flush();
+        self.0.device.destroy();
     }
 
     pub fn kernel(&self, spec: &KernelSpec) -> Arc<kernel::Kernel> {
@@ -462,7 +550,8 @@ impl Gpu {
     /// Blocks until the queue is idle (after a flush), with a timeout instead of a hang.
     pub fn sync(&self) -> Result<()> {
         self.flush();
-        self.wait()
+        self.wait()?;
+        self.check()
     }
 
     fn wait(&self) -> Result<()> {
@@ -473,7 +562,10 @@ impl Gpu {
                 timeout: Some(WAIT_TIMEOUT),
             })
             .map(|_| ())
-            .map_err(|e| Error::Readback(e.to_string()))
+            .map_err(|e| {
+                // A failed wait on a lost device is the loss, not a readback problem.
+                self.check().err().unwrap_or(Error::Readback(e.to_string()))
+            })
     }
 
     fn map_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
@@ -504,7 +596,10 @@ impl Gpu {
         });
         self.copy_range(src, offset, &staging, 0, padded);
         self.flush();
-        let mut data = self.map_read(&staging, padded)?;
+        let mut data = self
+            .map_read(&staging, padded)
+            .and_then(|d| self.check().map(|_| d))
+            .map_err(|e| self.check().err().unwrap_or(e))?;
         data.truncate(bytes as usize);
         Ok(data)
     }

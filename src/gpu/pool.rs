@@ -25,17 +25,22 @@ struct Inner {
 pub struct Pool {
     device: wgpu::Device,
     inner: Arc<Mutex<Inner>>,
+    /// At most this many bytes held (in use or free), when set.
+    budget: Option<u64>,
 }
 
 impl Pool {
-    pub fn new(device: wgpu::Device) -> Self {
+    pub fn new(device: wgpu::Device, budget: Option<u64>) -> Self {
         Pool {
             device,
             inner: Arc::default(),
+            budget,
         }
     }
 
-    pub fn alloc(&self, bytes: u64) -> Storage {
+    /// A buffer of at least `bytes`, reused when one is free; `None` when the device (or the
+    /// budget) has no room for a new one.
+    pub fn alloc(&self, bytes: u64) -> Option<Storage> {
         let class = size_class(bytes);
         let mut g = self.inner.lock().unwrap();
         let buffer = match g.free.get_mut(&class).and_then(|v| v.pop()) {
@@ -43,23 +48,36 @@ impl Pool {
                 g.pooled_bytes -= class;
                 b
             }
-            None => self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: None,
-                size: class,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            None => {
+                if self
+                    .budget
+                    .is_some_and(|b| g.live_bytes + g.pooled_bytes + class > b)
+                {
+                    return None;
+                }
+                let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: class,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                if pollster::block_on(scope.pop()).is_some() {
+                    return None;
+                }
+                b
+            }
         };
         g.live_bytes += class;
         g.peak_bytes = g.peak_bytes.max(g.live_bytes + g.pooled_bytes);
-        Storage {
+        Some(Storage {
             buffer: Some(buffer),
             bytes,
             class,
             pool: self.inner.clone(),
-        }
+        })
     }
 
     /// Bytes held on the device by this pool, in use or free, at the high-water mark.
