@@ -14,10 +14,10 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let m0 = wid.y * TM;
     let n0 = (wid.x * SG + lid.x) * TN;
     //#unroll s TMS
-    let arow{s} = min(m0 + {s}u * SG + lid.x, p.m - 1u) * p.sa_m;
+    let arow{s} = a_row(min(m0 + {s}u * SG + lid.x, p.m - 1u));
     //#end
     //#unroll j TN
-    let col{j} = min(n0 + {j}u, p.n - 1u) * p.sb_n;
+    let col{j} = b_col(min(n0 + {j}u, p.n - 1u));
     //#end
     //#unroll s TMS
     //#unroll l SG

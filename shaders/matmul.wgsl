@@ -16,16 +16,16 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let n0 = (wid.x * WGX + lid.x) * TN;
     // Out-of-range rows and columns compute on clamped (valid) indices and are not stored.
     //#unroll i TM
-    let row{i} = min(m0 + {i}u, p.m - 1u) * p.sa_m;
+    let row{i} = a_row(min(m0 + {i}u, p.m - 1u));
     //#unroll q TN4
     var acc{i}_{q} = vec4<f32>();
     //#end
     //#end
     //#unroll q TN4
-    let col{q}_0 = min(n0 + 4u * {q}u + 0u, p.n - 1u) * p.sb_n;
-    let col{q}_1 = min(n0 + 4u * {q}u + 1u, p.n - 1u) * p.sb_n;
-    let col{q}_2 = min(n0 + 4u * {q}u + 2u, p.n - 1u) * p.sb_n;
-    let col{q}_3 = min(n0 + 4u * {q}u + 3u, p.n - 1u) * p.sb_n;
+    let col{q}_0 = b_col(min(n0 + 4u * {q}u + 0u, p.n - 1u));
+    let col{q}_1 = b_col(min(n0 + 4u * {q}u + 1u, p.n - 1u));
+    let col{q}_2 = b_col(min(n0 + 4u * {q}u + 2u, p.n - 1u));
+    let col{q}_3 = b_col(min(n0 + 4u * {q}u + 3u, p.n - 1u));
     //#end
     for (var k = 0u; k < p.k; k++) {
         let ka = k * p.sa_k;

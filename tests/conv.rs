@@ -403,3 +403,64 @@ fn conv_refuses_to_fuse_a_negative_slope() {
     let act = Some(Activation::LeakyRelu(-0.5));
     assert!(conv2d_activation(&tape, &x, &w, None, Conv2dOptions::valid(1), act).is_err());
 }
+
+/// The input gradient by both paths (direct per-phase kernel, GEMM + col2im), each in both
+/// GEMM orientations of col2im, with bias and a fused activation, against the f64 definition.
+#[test]
+fn input_gradient_paths_agree_with_the_reference() {
+    use dcgan::ops::conv::{input_grad_with, Geometry, InputGradPath};
+    let gpu = gpu();
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 4] = [
+        // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels
+        (
+            [3, 3, 10, 8],
+            [7, 3, 5, 5],
+            Conv2dOptions::same(10, 8, 5, 2),
+        ),
+        // stride 1 "valid": dy much smaller than dx, taps > output pixels
+        ([2, 9, 6, 7], [5, 9, 5, 5], Conv2dOptions::valid(1)),
+        // stride 3, uneven padding
+        (
+            [2, 4, 11, 9],
+            [6, 4, 4, 3],
+            Conv2dOptions::new(3, [2, 1, 0, 2]),
+        ),
+        // a single output pixel
+        ([3, 5, 4, 4], [2, 5, 4, 4], Conv2dOptions::valid(1)),
+    ];
+    let mut families = vec![false];
+    if gpu.subgroup_size().is_some() {
+        families.push(true);
+    }
+    for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let mut rng = Rng::new(70 + i as u64);
+        let w = rng.vec(ws.iter().product());
+        let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
+        let bias = rng.vec(g.cin);
+        let zeros = vec![0.0; xs.iter().product()];
+        let dx = conv_reference(&g, &to64(&zeros), &to64(&w), &to64(&dy))[1].clone();
+        let want: Vec<f64> = dx
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v + bias[(k / (g.h * g.w)) % g.cin] as f64).tanh())
+            .collect();
+        for &subgroups in &families {
+            gpu.set_subgroups(subgroups);
+            for path in [InputGradPath::Direct, InputGradPath::Col2im] {
+                let got = input_grad_with(
+                    &tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]),
+                    &tensor(&gpu, &w, &ws),
+                    Some(&tensor(&gpu, &bias, &[g.cin])),
+                    Some(Activation::Tanh),
+                    &g,
+                    path,
+                )
+                .unwrap();
+                assert_eq!(got.shape(), xs);
+                let what = format!("case {i} {path:?} (subgroups {subgroups})");
+                assert_close(&what, &got.to_vec().unwrap(), &want, ATOL, RTOL);
+            }
+        }
+    }
+}

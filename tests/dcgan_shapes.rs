@@ -12,46 +12,6 @@ use dcgan::{Gpu, Tensor};
 const BATCH: usize = 2;
 const REL: f64 = 1e-4;
 
-/// forward, input gradient and weight gradient of the conv `g`, in f64, by visiting every
-/// (output pixel, tap) pair once.
-fn reference(g: &Geometry, x: &[f64], w: &[f64], dy: &[f64]) -> [Vec<f64>; 3] {
-    let (s, pt, pl) = (g.opts.stride, g.opts.padding[0], g.opts.padding[2]);
-    let mut y = vec![0.0; g.batch * g.cout * g.oh * g.ow];
-    let mut dx = vec![0.0; x.len()];
-    let mut dw = vec![0.0; w.len()];
-    for n in 0..g.batch {
-        for co in 0..g.cout {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let yi = ((n * g.cout + co) * g.oh + oy) * g.ow + ox;
-                    let mut acc = 0.0;
-                    for ci in 0..g.cin {
-                        for ky in 0..g.kh {
-                            let iy = (oy * s + ky) as isize - pt as isize;
-                            if iy < 0 || iy >= g.h as isize {
-                                continue;
-                            }
-                            for kx in 0..g.kw {
-                                let ix = (ox * s + kx) as isize - pl as isize;
-                                if ix < 0 || ix >= g.w as isize {
-                                    continue;
-                                }
-                                let xi = ((n * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize;
-                                let wi = ((co * g.cin + ci) * g.kh + ky) * g.kw + kx;
-                                acc += x[xi] * w[wi];
-                                dx[xi] += dy[yi] * w[wi];
-                                dw[wi] += dy[yi] * x[xi];
-                            }
-                        }
-                    }
-                    y[yi] = acc;
-                }
-            }
-        }
-    }
-    [y, dx, dw]
-}
-
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
@@ -83,7 +43,7 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
     let x = rng.vec(xs.iter().product());
     let w = rng.vec(ws.iter().product());
     let dy = rng.vec(ys.iter().product());
-    let want = reference(g, &to64(&x), &to64(&w), &to64(&dy));
+    let want = conv_reference(g, &to64(&x), &to64(&w), &to64(&dy));
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.insert(0, true);

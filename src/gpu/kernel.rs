@@ -57,6 +57,7 @@ fn source(file: &str) -> &'static str {
         "dropout" => include_str!("../../shaders/dropout.wgsl"),
         "loss" => include_str!("../../shaders/loss.wgsl"),
         "adam" => include_str!("../../shaders/adam.wgsl"),
+        "col2im" => include_str!("../../shaders/col2im.wgsl"),
         other => panic!("unknown shader file {other}"),
     }
 }

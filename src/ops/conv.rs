@@ -276,6 +276,37 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
     input_grad_act(dy, w, bias, None, g)
 }
 
+/// How primitive 2 is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputGradPath {
+    /// `Col2im` where `Direct` would waste most of its work, else `Direct`.
+    Auto,
+    /// One implicit-GEMM dispatch per stride phase, each input pixel gathering its taps.
+    Direct,
+    /// A GEMM of the weights with dy over (image, output pixel), then a gather of the taps
+    /// that reach each input pixel.
+    Col2im,
+}
+
+impl Geometry {
+    /// Bytes of the col2im path's intermediate: a value per (image, input channel, tap,
+    /// output pixel).
+    fn col_bytes(&self) -> u64 {
+        4 * (self.batch * self.cin * self.kh * self.kw * self.oh * self.ow) as u64
+    }
+
+    /// The direct input-gradient kernel pays for every tap of its phase whether or not it
+    /// lands inside dy: useful / visited = oh * ow * s^2 / (h * w). It is 1 for the DCGAN's
+    /// stride-2 layers and 1/4 for its 4 x 4 -> 8 x 8 stride-1 transposed conv. With fewer
+    /// input channels than a subgroup, most of its register tile is idle as well.
+    fn prefers_col2im(&self, gpu: &crate::gpu::Gpu) -> bool {
+        let s = self.opts.stride;
+        let useful = (self.oh * self.ow * s * s) as f64 / (self.h * self.w) as f64;
+        let fits = self.col_bytes() <= gpu.limits().max_storage_buffer_binding_size;
+        fits && (self.cin < 8 || useful < 0.5)
+    }
+}
+
 /// Primitive 2 with an activation fused into its epilogue (conv_transpose2d's forward).
 pub fn input_grad_act(
     dy: &Tensor,
@@ -284,7 +315,27 @@ pub fn input_grad_act(
     act: Option<Activation>,
     g: &Geometry,
 ) -> Result<Tensor> {
+    input_grad_with(dy, w, bias, act, g, InputGradPath::Auto)
+}
+
+/// Primitive 2 by the chosen path (tests compare the two).
+pub fn input_grad_with(
+    dy: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Activation>,
+    g: &Geometry,
+    path: InputGradPath,
+) -> Result<Tensor> {
     let gpu = dy.gpu();
+    let col2im = match path {
+        InputGradPath::Auto => g.prefers_col2im(gpu),
+        InputGradPath::Direct => false,
+        InputGradPath::Col2im => true,
+    };
+    if col2im {
+        return input_grad_col2im(dy, w, bias, act, g);
+    }
     let (act, slope) = epilogue_code(act)?;
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let s = g.opts.stride;
@@ -313,6 +364,111 @@ pub fn input_grad_act(
             );
         }
     }
+    Ok(dx)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct Col2imParams {
+    batch: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad_t: u32,
+    pad_l: u32,
+    has_bias: u32,
+    cs_n: u32,
+    cs_t: u32,
+    cs_p: u32,
+    act: u32,
+    slope: f32,
+    _pad: [u32; 3],
+}
+
+/// Primitive 2 as GEMM + col2im. The GEMM is oriented so that its longer side runs along the
+/// columns (the lanes): (image, output pixel) when there are fewer taps than output pixels
+/// (few input channels), else (input channel, tap).
+fn input_grad_col2im(
+    dy: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Activation>,
+    g: &Geometry,
+) -> Result<Tensor> {
+    use super::linear::{matmul_split, Bias, Split, Strides};
+    let gpu = dy.gpu();
+    let taps = g.cin * g.kh * g.kw;
+    let ohw = g.oh * g.ow;
+    let pixels = g.batch * ohw;
+    // w [cout, taps] read as W^T [taps, cout]; dy [batch, cout, ohw].
+    let (col, cs_n, cs_t, cs_p) = if taps <= pixels / g.batch.max(1) {
+        // col [taps, (n, p)] = W^T [taps, cout] x dy [cout, (n, p)]
+        let c = matmul_split(
+            w,
+            Strides(1, taps),
+            None,
+            dy,
+            Strides(ohw, 1),
+            Some(Split(ohw, g.cout * ohw)),
+            taps,
+            pixels,
+            g.cout,
+            Bias::None,
+        )?;
+        (c, ohw, pixels, 1)
+    } else {
+        // col [(n, p), taps] = dy^T [(n, p), cout] x W [cout, taps]
+        let c = matmul_split(
+            dy,
+            Strides(1, ohw),
+            Some(Split(ohw, g.cout * ohw)),
+            w,
+            Strides(taps, 1),
+            None,
+            pixels,
+            taps,
+            g.cout,
+            Bias::None,
+        )?;
+        (c, ohw * taps, 1, taps)
+    };
+    let (act, slope) = epilogue_code(act)?;
+    let p = Col2imParams {
+        batch: g.batch as u32,
+        cin: g.cin as u32,
+        h: g.h as u32,
+        w: g.w as u32,
+        oh: g.oh as u32,
+        ow: g.ow as u32,
+        kh: g.kh as u32,
+        kw: g.kw as u32,
+        stride: g.opts.stride as u32,
+        pad_t: g.opts.padding[0] as u32,
+        pad_l: g.opts.padding[2] as u32,
+        has_bias: bias.is_some() as u32,
+        cs_n: cs_n as u32,
+        cs_t: cs_t as u32,
+        cs_p: cs_p as u32,
+        act,
+        slope,
+        _pad: [0; 3],
+    };
+    let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
+    gpu.dispatch(
+        &crate::gpu::KernelSpec::new("col2im", "col2im"),
+        bytemuck::bytes_of(&p),
+        &[
+            (1, col.bind()),
+            (3, bias.unwrap_or(&col).bind()),
+            (4, dx.bind()),
+        ],
+        super::grid_1d(gpu, dx.numel(), 256),
+    );
     Ok(dx)
 }
 

@@ -19,6 +19,12 @@ pub struct Params {
     pub sb_k: u32,
     pub sb_n: u32,
     pub bias_mode: u32,
+    /// Rows of A split as (r / rows_inner, r % rows_inner), strides sa_outer and sa_m.
+    pub rows_inner: u32,
+    pub sa_outer: u32,
+    /// Columns of B split as (c / cols_inner, c % cols_inner), strides sb_outer and sb_n.
+    pub cols_inner: u32,
+    pub sb_outer: u32,
 }
 
 /// Tile sizes (TM, TN). `DCGAN_GEMM_TILE=TMxTN` overrides for tuning runs.
@@ -53,7 +59,10 @@ pub fn try_gemm(
         return Ok(false);
     };
     let (tm, tn) = plan(gpu, sg);
-    let tm = tm.min(p.m.max(1).next_multiple_of(sg));
+    // As many row blocks as the largest tile needs, each as small as that allows: 75 rows
+    // take two blocks of 40, not 64 + 11 padded to 128.
+    let blocks = p.m.max(1).div_ceil(tm);
+    let tm = p.m.max(1).div_ceil(blocks).next_multiple_of(sg);
     let spec = KernelSpec::new("gemm", "gemm")
         .with("SG", sg)
         .with("TM", tm)

@@ -90,8 +90,33 @@ pub fn matmul_strided(
     k: usize,
     bias: Bias,
 ) -> Result<Tensor> {
+    matmul_split(a, sa, None, b, sb, None, m, n, k, bias)
+}
+
+/// Two tensor dimensions walked as one GEMM index: `Split(inner, outer_stride)` says index i
+/// is at (i / inner) * outer_stride + (i % inner) * the usual stride.
+#[derive(Clone, Copy, Debug)]
+pub struct Split(pub usize, pub usize);
+
+/// `matmul_strided` whose A rows and/or B columns run over two dimensions (e.g. the images and
+/// pixels of an NCHW tensor), so no transpose is needed to make them one.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_split(
+    a: &Tensor,
+    sa: Strides,
+    a_rows: Option<Split>,
+    b: &Tensor,
+    sb: Strides,
+    b_cols: Option<Split>,
+    m: usize,
+    n: usize,
+    k: usize,
+    bias: Bias,
+) -> Result<Tensor> {
     let gpu = a.gpu();
     let c = Tensor::uninit(gpu, &[m, n])?;
+    let Split(rows_inner, sa_outer) = a_rows.unwrap_or(Split(m.max(1), 0));
+    let Split(cols_inner, sb_outer) = b_cols.unwrap_or(Split(n.max(1), 0));
     let (bias_mode, bias_t) = match bias {
         Bias::None => (0, a),
         Bias::PerColumn(t) => (1, t),
@@ -106,6 +131,10 @@ pub fn matmul_strided(
         sb_k: sb.0 as u32,
         sb_n: sb.1 as u32,
         bias_mode,
+        rows_inner: rows_inner as u32,
+        sa_outer: sa_outer as u32,
+        cols_inner: cols_inner as u32,
+        sb_outer: sb_outer as u32,
     };
     let bias_opt = (bias_mode != 0).then_some(bias_t);
     if super::gemm::try_gemm(a, b, bias_opt, &c, &p)? {
