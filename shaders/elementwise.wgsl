@@ -91,3 +91,11 @@ fn broadcast_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let i = index(wid, nwg, lid);
     if (i < p.n) { out[i] = p.alpha * a[0]; }
 }
+
+// out[i] = alpha: a constant tensor made on the device, so that making one (the seed of a
+// backward pass) does not end the command buffer being recorded, as an upload would.
+@compute @workgroup_size(256)
+fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = index(wid, nwg, lid);
+    if (i < p.n) { out[i] = p.alpha; }
+}

@@ -26,6 +26,11 @@ pub struct Summary {
     pub gemm_gflops: f64,
     pub efficiency: f64,
     pub dispatches_per_step: u64,
+    /// Command buffers submitted in one step (uploads of the batch and latents, the step, and
+    /// the loss readback each end one).
+    pub submits_per_step: u64,
+    /// Bind groups created in one step; the rest came from the cache.
+    pub bind_groups_created_per_step: u64,
     pub peak_bytes: u64,
     /// Multiply-adds counted for one step (FLOP = 2x).
     pub step_macs: u64,
@@ -121,7 +126,7 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
     let real = Tensor::from_slice(gpu, &real_data, &[batch, 3, IMAGE, IMAGE])?;
     gan.train_step(&real)?; // compiles every kernel
     let mut times = Vec::new();
-    let mut dispatches = 0;
+    let (mut dispatches, mut submits, mut bind_groups) = (0, 0, 0);
     gpu.pool().reset_peak();
     for _ in 0..iterations.max(1) {
         gpu.reset_stats();
@@ -129,7 +134,8 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
         gan.train_step(&real)?;
         gpu.sync()?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
-        dispatches = gpu.stats().dispatches;
+        let st = gpu.stats();
+        (dispatches, submits, bind_groups) = (st.dispatches, st.submits, st.bind_groups_created);
     }
     let peak = gpu.pool().peak_bytes();
     let mut breakdown = Vec::new();
@@ -164,6 +170,8 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
             gemm_gflops: gemm,
             efficiency: step_gflops / gemm,
             dispatches_per_step: dispatches,
+            submits_per_step: submits,
+            bind_groups_created_per_step: bind_groups,
             peak_bytes: peak,
             step_macs: macs,
         },

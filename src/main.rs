@@ -366,6 +366,13 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
             println!("GEMM 1024^3 GFLOP/s: {:.2}", s.gemm_gflops);
             println!("efficiency:          {:.2} (step / GEMM)", s.efficiency);
             println!("dispatches/step:     {}", s.dispatches_per_step);
+            println!("submits/step:        {}", s.submits_per_step);
+            println!(
+                "bind groups/step:    {} created, {} reused",
+                s.bind_groups_created_per_step,
+                s.dispatches_per_step
+                    .saturating_sub(s.bind_groups_created_per_step)
+            );
             println!(
                 "peak GPU memory:     {:.1} MiB",
                 s.peak_bytes as f64 / 1048576.0

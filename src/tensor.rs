@@ -53,9 +53,29 @@ impl Tensor {
         Ok(t)
     }
 
+    /// A tensor of one value, written by a kernel in recording order (no upload, no submit).
     pub fn full(gpu: &Gpu, value: f32, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        Tensor::from_slice(gpu, &vec![value; n], shape)
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+        struct Params {
+            n: u32,
+            alpha: f32,
+            _pad: [u32; 2],
+        }
+        let t = Tensor::uninit(gpu, shape)?;
+        let n = t.numel();
+        let p = Params {
+            n: n as u32,
+            alpha: value,
+            _pad: [0; 2],
+        };
+        gpu.dispatch(
+            &crate::gpu::KernelSpec::new("elementwise", "fill"),
+            bytemuck::bytes_of(&p),
+            &[(3, t.bind())],
+            gpu.grid(n.div_ceil(256) as u64),
+        );
+        Ok(t)
     }
 
     /// Overwrites the contents in place (same element count).
@@ -76,6 +96,23 @@ impl Tensor {
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         let bytes = self.gpu.read(self.buffer(), self.offset, self.bytes())?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Several tensors to the host with one wait (they may live on different buffers).
+    pub fn to_vec_many(tensors: &[&Tensor]) -> Result<Vec<Vec<f32>>> {
+        let Some(first) = tensors.first() else {
+            return Ok(Vec::new());
+        };
+        let ranges: Vec<_> = tensors
+            .iter()
+            .map(|t| (t.buffer(), t.offset, t.bytes()))
+            .collect();
+        Ok(first
+            .gpu
+            .read_many(&ranges)?
+            .into_iter()
+            .map(|b| bytemuck::pod_collect_to_vec(&b))
+            .collect())
     }
 
     /// Same data, new shape, no copy.

@@ -91,6 +91,9 @@ pub struct Gan {
     pub step: u64,
     /// The 25 latents of the preview grid, [25, 100].
     pub fixed_z: Tensor,
+    /// BCE targets for the fakes: 0 in D's loss, 1 in G's (made once, not uploaded each step).
+    zeros: Tensor,
+    ones: Tensor,
     pub cfg: TrainConfig,
 }
 
@@ -114,6 +117,8 @@ impl Gan {
             d_opt,
             step: 0,
             fixed_z: Tensor::from_slice(gpu, &z, &[25, LATENT])?,
+            zeros: Tensor::zeros(gpu, &[cfg.batch])?,
+            ones: Tensor::full(gpu, 1.0, &[cfg.batch])?,
             cfg,
         })
     }
@@ -135,8 +140,6 @@ impl Gan {
             t_real[i] = 0.0;
         }
         let t_real = Tensor::from_slice(&gpu, &t_real, &[b])?;
-        let zeros = Tensor::zeros(&gpu, &[b])?;
-        let ones = Tensor::full(&gpu, 1.0, &[b])?;
 
         let tape = Tape::new();
         let x = tape.leaf(real.clone(), false);
@@ -146,9 +149,9 @@ impl Gan {
         let logits_fake = self.d.forward(&tape, &fake, true, seed_fake)?;
 
         let d_real = ops::binary_cross_entropy_with_logits(&tape, &logits_real, &t_real)?;
-        let d_fake = ops::binary_cross_entropy_with_logits(&tape, &logits_fake, &zeros)?;
+        let d_fake = ops::binary_cross_entropy_with_logits(&tape, &logits_fake, &self.zeros)?;
         let d_loss = ops::elementwise::add_vars(&tape, &d_real, &d_fake)?;
-        let g_loss = ops::binary_cross_entropy_with_logits(&tape, &logits_fake, &ones)?;
+        let g_loss = ops::binary_cross_entropy_with_logits(&tape, &logits_fake, &self.ones)?;
 
         let d_vars: Vec<_> = self.d.params().iter().map(|p| tape.param(p)).collect();
         let g_vars: Vec<_> = self.g.params().iter().map(|p| tape.param(p)).collect();
@@ -178,16 +181,23 @@ impl Gan {
         self.g_opt
             .step(t, &take(self.g.params(), &g_vars, &mut g_grads)?)?;
 
-        let lr = logits_real.value.to_vec()?;
-        let lf = logits_fake.value.to_vec()?;
+        // One readback a step: both logit vectors and both losses.
+        let mut host = Tensor::to_vec_many(&[
+            &logits_real.value,
+            &logits_fake.value,
+            &d_loss.value,
+            &g_loss.value,
+        ])?;
+        let (g_loss_v, d_loss_v) = (host.pop().unwrap()[0], host.pop().unwrap()[0]);
+        let (lf, lr) = (host.pop().unwrap(), host.pop().unwrap());
         let mean = |v: &[f32], f: &dyn Fn(f32) -> f64| {
             v.iter().map(|&x| f(x)).sum::<f64>() / v.len() as f64
         };
         let real_score = mean(&lr, &sigmoid);
         let fake_score = mean(&lf, &sigmoid);
         Ok(StepStats {
-            d_loss: d_loss.value.to_vec()?[0],
-            g_loss: g_loss.value.to_vec()?[0],
+            d_loss: d_loss_v,
+            g_loss: g_loss_v,
             d_score: ((real_score + (1.0 - fake_score)) / 2.0) as f32,
             g_score: fake_score as f32,
         })

@@ -587,21 +587,40 @@ impl Gpu {
 
     /// Copies `bytes` from a device buffer to the host, after everything recorded before it.
     pub fn read(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
-        let padded = bytes.max(4).next_multiple_of(4);
+        Ok(self.read_many(&[(src, offset, bytes)])?.remove(0))
+    }
+
+    /// Copies several byte ranges to the host through one staging buffer: one submit and one
+    /// wait, however many tensors a step reports.
+    pub fn read_many(&self, ranges: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<Vec<u8>>> {
+        let padded: Vec<u64> = ranges
+            .iter()
+            .map(|r| r.2.max(4).next_multiple_of(4))
+            .collect();
+        let total: u64 = padded.iter().sum();
         let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: padded,
+            size: total.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.copy_range(src, offset, &staging, 0, padded);
+        let mut at = 0;
+        for ((src, offset, _), len) in ranges.iter().zip(&padded) {
+            self.copy_range(src, *offset, &staging, at, *len);
+            at += len;
+        }
         self.flush();
-        let mut data = self
-            .map_read(&staging, padded)
+        let data = self
+            .map_read(&staging, total.max(4))
             .and_then(|d| self.check().map(|_| d))
             .map_err(|e| self.check().err().unwrap_or(e))?;
-        data.truncate(bytes as usize);
-        Ok(data)
+        let mut out = Vec::with_capacity(ranges.len());
+        let mut at = 0usize;
+        for (r, len) in ranges.iter().zip(&padded) {
+            out.push(data[at..at + r.2 as usize].to_vec());
+            at += *len as usize;
+        }
+        Ok(out)
     }
 
     /// Writes host data into a device buffer, ordered after everything recorded so far. The

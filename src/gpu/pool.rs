@@ -1,6 +1,6 @@
 //! A size-bucketed pool of storage buffers, so that a training step reuses last step's allocations.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Buffers are bucketed into classes of four steps per power of two (at most 25% slack), so
@@ -14,7 +14,12 @@ fn size_class(bytes: u64) -> u64 {
 
 #[derive(Default)]
 struct Inner {
-    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    /// Free buffers per size class, by creation number. Handing out the lowest number makes
+    /// the choice depend only on which buffers are free, not on the order they were dropped in
+    /// (hash-map iteration varies it), so each step binds the same buffers as the last and
+    /// finds its bind groups cached.
+    free: HashMap<u64, BTreeMap<u64, wgpu::Buffer>>,
+    created: u64,
     live_bytes: u64,
     pooled_bytes: u64,
     peak_bytes: u64,
@@ -43,7 +48,7 @@ impl Pool {
     pub fn alloc(&self, bytes: u64) -> Option<Storage> {
         let class = size_class(bytes);
         let mut g = self.inner.lock().unwrap();
-        let buffer = match g.free.get_mut(&class).and_then(|v| v.pop()) {
+        let (id, buffer) = match g.free.get_mut(&class).and_then(|v| v.pop_first()) {
             Some(b) => {
                 g.pooled_bytes -= class;
                 b
@@ -67,12 +72,14 @@ impl Pool {
                 if pollster::block_on(scope.pop()).is_some() {
                     return None;
                 }
-                b
+                g.created += 1;
+                (g.created, b)
             }
         };
         g.live_bytes += class;
         g.peak_bytes = g.peak_bytes.max(g.live_bytes + g.pooled_bytes);
         Some(Storage {
+            id,
             buffer: Some(buffer),
             bytes,
             class,
@@ -100,6 +107,7 @@ impl Pool {
 
 /// A device buffer of at least `bytes` bytes, owned by one tensor (or shared through `Arc`).
 pub struct Storage {
+    id: u64,
     buffer: Option<wgpu::Buffer>,
     bytes: u64,
     class: u64,
@@ -123,7 +131,7 @@ impl Drop for Storage {
             let mut g = self.pool.lock().unwrap();
             g.live_bytes -= self.class;
             g.pooled_bytes += self.class;
-            g.free.entry(self.class).or_default().push(b);
+            g.free.entry(self.class).or_default().insert(self.id, b);
         }
     }
 }
