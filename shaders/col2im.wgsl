@@ -35,17 +35,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-fn epilogue(v: f32) -> f32 {
-    switch p.act {
-        case 1u: { return select(p.slope * v, v, v > 0.0); }
-        case 2u: { return tanh(v); }
-        case 3u: {
-            let e = exp(-abs(v));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-        }
-        default: { return v; }
-    }
-}
+//#include epilogue
 
 @compute @workgroup_size(256)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

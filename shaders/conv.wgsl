@@ -15,6 +15,7 @@
 // valid taps, so no multiply by an inserted zero is ever done.
 
 //#include conv_common
+//#include epilogue
 
 // a = x, b = w, out = y [batch, cout, oh, ow]. GEMM rows = cout, columns = output pixels.
 @compute @workgroup_size(SG)

@@ -30,16 +30,3 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// The forward epilogue: the activation that follows the conv, applied as each output (bias
-// added) is stored, so it costs no pass over memory of its own.
-fn epilogue(v: f32) -> f32 {
-    switch p.act {
-        case 1u: { return select(p.slope * v, v, v > 0.0); }
-        case 2u: { return tanh(v); }
-        case 3u: {
-            let e = exp(-abs(v));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-        }
-        default: { return v; }
-    }
-}

@@ -22,25 +22,31 @@ fn scratch(name: &str) -> PathBuf {
     p
 }
 
+/// `dcgan train` at batch 4 into `out`, for `iterations`, checkpointing every `every`.
+fn trainer(out: &Path, iterations: &str, every: &str) -> Command {
+    let mut c = bin();
+    c.args([
+        "train",
+        "--batch-size",
+        "4",
+        "--seed",
+        "5",
+        "--preview-every",
+        "1000",
+    ])
+    .args([
+        "--iterations",
+        iterations,
+        "--checkpoint-every",
+        every,
+        "--out",
+    ])
+    .arg(out);
+    c
+}
+
 fn start(out: &Path, iterations: &str, every: &str) -> Child {
-    bin()
-        .args([
-            "train",
-            "--batch-size",
-            "4",
-            "--seed",
-            "5",
-            "--preview-every",
-            "1000",
-        ])
-        .args([
-            "--iterations",
-            iterations,
-            "--checkpoint-every",
-            every,
-            "--out",
-        ])
-        .arg(out)
+    trainer(out, iterations, every)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -159,24 +165,7 @@ fn a_truncated_checkpoint_is_skipped_and_a_foreign_file_is_refused() {
 
 /// A short run at batch 4 with a fault injected (`DCGAN_FAULT`, `DCGAN_MAX_MEMORY`).
 fn run_with(out: &Path, iterations: &str, every: &str, env: (&str, &str)) -> std::process::Output {
-    bin()
-        .args([
-            "train",
-            "--batch-size",
-            "4",
-            "--seed",
-            "5",
-            "--preview-every",
-            "1000",
-        ])
-        .args([
-            "--iterations",
-            iterations,
-            "--checkpoint-every",
-            every,
-            "--out",
-        ])
-        .arg(out)
+    trainer(out, iterations, every)
         .env(env.0, env.1)
         .output()
         .unwrap()
@@ -275,7 +264,7 @@ fn a_second_signal_exits_at_once() {
 }
 
 #[test]
-fn a_checkpoint_with_a_tensor_of_another_shape_is_refused() {
+fn a_checkpoint_of_another_shape_or_format_version_is_refused() {
     let out = scratch("shape");
     let mut child = start(&out, "1", "1");
     assert!(child.wait().unwrap().success());
@@ -305,16 +294,31 @@ fn a_checkpoint_with_a_tensor_of_another_shape_is_refused() {
     let reshaped = out.join("reshaped.safetensors");
     let data = safetensors::serialize(views, meta.metadata().clone()).unwrap();
     std::fs::write(&reshaped, data).unwrap();
-    let g = bin()
-        .args(["generate", "--count", "1", "--out"])
-        .arg(out.join("samples"))
-        .arg("--checkpoint")
-        .arg(&reshaped)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&g.stderr);
-    assert_eq!(g.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("tensor {name} is")), "{err}");
+    // And the original tensors under another format version.
+    let mut future = meta.metadata().clone().unwrap();
+    future.insert("version".into(), "999".into());
+    let original: Vec<_> = st.tensors();
+    let versioned = out.join("version999.safetensors");
+    std::fs::write(
+        &versioned,
+        safetensors::serialize(original, Some(future)).unwrap(),
+    )
+    .unwrap();
+    for (file, needle) in [
+        (&reshaped, format!("tensor {name} is")),
+        (&versioned, "checkpoint format version".to_string()),
+    ] {
+        let g = bin()
+            .args(["generate", "--count", "1", "--out"])
+            .arg(out.join("samples"))
+            .arg("--checkpoint")
+            .arg(file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&g.stderr);
+        assert_eq!(g.status.code(), Some(2), "{err}");
+        assert!(err.contains(&needle), "{err}");
+    }
     assert!(
         !out.join("samples").exists()
             || std::fs::read_dir(out.join("samples")).unwrap().count() == 0

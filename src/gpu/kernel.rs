@@ -58,6 +58,7 @@ fn source(file: &str) -> &'static str {
         "loss" => include_str!("../../shaders/loss.wgsl"),
         "adam" => include_str!("../../shaders/adam.wgsl"),
         "col2im" => include_str!("../../shaders/col2im.wgsl"),
+        "epilogue" => include_str!("../../shaders/epilogue.wgsl"),
         other => panic!("unknown shader file {other}"),
     }
 }
