@@ -325,3 +325,28 @@ fn a_checkpoint_of_another_shape_or_format_version_is_refused() {
     );
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[test]
+fn a_run_suspended_longer_than_the_gpu_timeout_continues() {
+    let out = scratch("suspend");
+    let mut child = trainer(&out, "5", "1000")
+        .env("DCGAN_GPU_TIMEOUT", "20")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past iteration 1's preview (CPU work): from here the trainer spends its time waiting
+    // on the GPU, which is where a suspension used to count against the timeout.
+    wait_for_lines(&mut child, &out, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    // Suspended (as a sleeping laptop would be) for longer than the GPU wait timeout: that
+    // time is not the GPU hanging.
+    signal(&child, "-STOP");
+    std::thread::sleep(Duration::from_secs(25));
+    signal(&child, "-CONT");
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{err}");
+    assert_eq!(lines(&out), 5);
+    let _ = std::fs::remove_dir_all(out);
+}

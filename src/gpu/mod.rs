@@ -7,7 +7,7 @@ pub mod pool;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use adapter::AdapterRequest;
 pub use kernel::KernelSpec;
@@ -17,8 +17,19 @@ use crate::error::{Error, Result};
 
 /// Parameter blocks of all dispatches between two submits live in one uniform buffer.
 const UNIFORM_CAPACITY: u64 = 1 << 20;
-/// Longest we wait for the GPU before calling it hung; lavapipe has no watchdog.
+/// Longest we wait for the GPU before calling it hung (lavapipe has no watchdog);
+/// `DCGAN_GPU_TIMEOUT` (seconds) overrides it.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The slices a wait is made of (see `Gpu::wait`).
+const WAIT_SLICE: Duration = Duration::from_secs(5);
+
+fn wait_timeout() -> Duration {
+    std::env::var("DCGAN_GPU_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(WAIT_TIMEOUT, Duration::from_secs)
+}
 const MAX_TIMESTAMPS: u32 = 4096;
 
 /// A storage buffer bound to one binding: the buffer and how many bytes of it the kernel sees.
@@ -554,18 +565,36 @@ impl Gpu {
         self.check()
     }
 
+    /// Waits for the queue in slices, counting only time the process was running: a slice
+    /// that overran its length by far means the process was suspended (SIGSTOP, a sleeping
+    /// laptop), and that time says nothing about the GPU hanging.
     fn wait(&self) -> Result<()> {
-        self.0
-            .device
-            .poll(wgpu::PollType::Wait {
+        let limit = wait_timeout();
+        let slice = WAIT_SLICE.min(limit / 4);
+        let mut waited = Duration::ZERO;
+        loop {
+            let t = Instant::now();
+            match self.0.device.poll(wgpu::PollType::Wait {
                 submission_index: None,
-                timeout: Some(WAIT_TIMEOUT),
-            })
-            .map(|_| ())
-            .map_err(|e| {
+                timeout: Some(slice),
+            }) {
+                Ok(_) => return Ok(()),
+                Err(wgpu::PollError::Timeout) => {
+                    let e = t.elapsed();
+                    if e < 2 * slice {
+                        waited += e;
+                    }
+                    if waited >= limit {
+                        return Err(self.check().err().unwrap_or(Error::Readback(format!(
+                            "the GPU did not finish within {} s",
+                            limit.as_secs()
+                        ))));
+                    }
+                }
                 // A failed wait on a lost device is the loss, not a readback problem.
-                self.check().err().unwrap_or(Error::Readback(e.to_string()))
-            })
+                Err(e) => return Err(self.check().err().unwrap_or(Error::Readback(e.to_string()))),
+            }
+        }
     }
 
     fn map_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
