@@ -84,6 +84,11 @@ enum Command {
         #[arg(long)]
         grid: bool,
     },
+    /// Redraw a run folder's scores.png from its metrics.jsonl
+    Plot {
+        /// The run folder
+        run: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -399,6 +404,7 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
             let gpu = device.open().map_err(usage)?;
             return dcgan::run::generate(&gpu, &checkpoint, count, &out, seed, grid);
         }
+        Command::Plot { run } => return dcgan::run::plot(&run),
         Command::Info { device, model } => {
             let gpu = device.open().map_err(usage)?;
             let i = gpu.info();

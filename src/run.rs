@@ -243,14 +243,13 @@ pub fn train(
     let mut kept = String::new();
     if let Ok(text) = std::fs::read_to_string(&metrics_path) {
         for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            let Some((it, d, g)) = scores_of(line) else {
                 continue;
             };
-            let it = v["iteration"].as_u64().unwrap_or(u64::MAX);
             if it <= gan.step {
                 hist_i.push(it);
-                hist_d.push(v["d_score"].as_f64().unwrap_or(0.0) as f32);
-                hist_g.push(v["g_score"].as_f64().unwrap_or(0.0) as f32);
+                hist_d.push(d);
+                hist_g.push(g);
                 kept += line;
                 kept.push('\n');
             }
@@ -442,6 +441,56 @@ fn write_preview(gan: &Gan, dir: &Path, iteration: u64) -> Result<(), RunError> 
     }
     let gif = dir.parent().unwrap_or(dir).join("training.gif");
     viz::save_gif(&frames, &gif).map_err(RunError::fail)
+}
+
+/// Iteration, D score and G score of one metrics.jsonl line (None for a line that is not one).
+fn scores_of(line: &str) -> Option<(u64, f32, f32)> {
+    let v = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    Some((
+        v["iteration"].as_u64()?,
+        v["d_score"].as_f64()? as f32,
+        v["g_score"].as_f64()? as f32,
+    ))
+}
+
+/// Redraws a run folder's scores.png from its metrics.jsonl (after a change to the plot, or
+/// for a run whose metrics were copied from another machine).
+pub fn plot(run: &Path) -> Result<(), RunError> {
+    let path = run.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        RunError::usage(format!(
+            "{}: {e} (is {} a run folder?)",
+            path.display(),
+            run.display()
+        ))
+    })?;
+    let (mut iters, mut d, mut g) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let (i, ds, gs) = scores_of(line).ok_or_else(|| {
+            RunError::usage(format!(
+                "{}:{}: not a metrics line (iteration, d_score, g_score)",
+                path.display(),
+                n + 1
+            ))
+        })?;
+        iters.push(i);
+        d.push(ds);
+        g.push(gs);
+    }
+    if iters.is_empty() {
+        return Err(RunError::usage(format!(
+            "{}: no iterations to plot",
+            path.display()
+        )));
+    }
+    let out = run.join("scores.png");
+    viz::save_scores(&iters, &d, &g, &out).map_err(RunError::fail)?;
+    println!("wrote {} ({} iterations)", out.display(), iters.len());
+    Ok(())
 }
 
 /// Writes `count` samples of the checkpoint's generator (inference mode) as PNGs.

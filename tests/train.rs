@@ -119,7 +119,23 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
         assert_eq!((img.width(), img.height()), (332, 332));
     }
     let plot = image::open(straight.join("scores.png")).unwrap();
-    assert_eq!((plot.width(), plot.height()), (800, 400));
+    assert_eq!((plot.width(), plot.height()), (900, 450));
+    // `dcgan plot` redraws the same plot from metrics.jsonl alone; a bad line names itself.
+    let drawn = std::fs::read(straight.join("scores.png")).unwrap();
+    ok(&dcgan(&["plot", straight.to_str().unwrap()]));
+    assert!(drawn == std::fs::read(straight.join("scores.png")).unwrap());
+    let bad = scratch("bad-metrics");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("metrics.jsonl"),
+        format!("{}\n{{\"iteration\": 2}}\n", text.lines().next().unwrap()),
+    )
+    .unwrap();
+    let out = dcgan(&["plot", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.jsonl:2"));
+    assert!(!bad.join("scores.png").exists());
+    let _ = std::fs::remove_dir_all(bad);
     let gif = std::fs::read(straight.join("training.gif")).unwrap();
     assert_eq!(&gif[..6], b"GIF89a");
     let ckpts: Vec<_> = std::fs::read_dir(straight.join("checkpoints"))
