@@ -1,11 +1,15 @@
-//! Kernel benchmarks at the DCGAN shapes (batch 128), timed to GPU completion. Throughput is
-//! reported in FLOP (2 per multiply-add), so criterion's "elem/s" reads as FLOP/s.
+//! Kernel benchmarks at the DCGAN shapes (batch 128). Each is timed twice: `NAME` by wall clock
+//! from recording to GPU completion, and, where the adapter offers timestamp queries,
+//! `NAME/gpu` by the GPU's own timestamps around every dispatch of the op (no recording,
+//! submission or readback in it). Throughput is reported in FLOP (2 per multiply-add), so
+//! criterion's "elem/s" reads as FLOP/s.
 //!
-//! `cargo bench --bench kernels` (filter with a name fragment, e.g. `-- conv2d_forward`).
+//! `cargo bench --bench kernels` (filter with a name fragment, e.g. `-- conv2d_input_grad`).
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use dcgan::ops::conv::{self, Conv2dOptions, Geometry};
 use dcgan::ops::linear;
 use dcgan::{AdapterRequest, Gpu, Tensor};
@@ -22,6 +26,37 @@ fn filled(gpu: &Gpu, shape: &[usize]) -> Tensor {
         .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
         .collect();
     Tensor::from_slice(gpu, &data, shape).unwrap()
+}
+
+/// Registers `op` under `name` (wall clock to GPU completion) and `name/gpu` (the summed GPU
+/// timestamps of its dispatches) where the adapter has timestamp queries.
+fn bench_op<F>(group: &mut BenchmarkGroup<WallTime>, gpu: &Gpu, name: &str, mut op: F)
+where
+    F: FnMut() -> Tensor,
+{
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let y = op();
+            gpu.sync().unwrap();
+            y
+        })
+    });
+    if !gpu.has_timestamps() {
+        return;
+    }
+    group.bench_function(format!("{name}/gpu"), |b| {
+        b.iter_custom(|iters| {
+            gpu.set_profiling(true);
+            let mut ns = 0.0;
+            for _ in 0..iters {
+                let y = op();
+                ns += gpu.take_profile().values().map(|p| p.1).sum::<f64>();
+                drop(y);
+            }
+            gpu.set_profiling(false);
+            Duration::from_nanos(ns as u64)
+        })
+    });
 }
 
 /// (name, conv geometry, is the layer a transposed conv)
@@ -79,34 +114,22 @@ fn bench_conv(c: &mut Criterion) {
         } else {
             ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")
         };
-        group.bench_function(format!("{fwd}_b{b}_{name}"), |bch| {
-            bch.iter(|| {
-                let y = if transposed {
-                    conv::input_grad(&dy, &w, Some(&bias_in), &g).unwrap()
-                } else {
-                    conv::forward(&x, &w, Some(&bias_out), &g).unwrap()
-                };
-                gpu.sync().unwrap();
-                y
-            })
+        bench_op(&mut group, &gpu, &format!("{fwd}_b{b}_{name}"), || {
+            if transposed {
+                conv::input_grad(&dy, &w, Some(&bias_in), &g).unwrap()
+            } else {
+                conv::forward(&x, &w, Some(&bias_out), &g).unwrap()
+            }
         });
-        group.bench_function(format!("{dx}_b{b}_{name}"), |bch| {
-            bch.iter(|| {
-                let y = if transposed {
-                    conv::forward(&x, &w, None, &g).unwrap()
-                } else {
-                    conv::input_grad(&dy, &w, None, &g).unwrap()
-                };
-                gpu.sync().unwrap();
-                y
-            })
+        bench_op(&mut group, &gpu, &format!("{dx}_b{b}_{name}"), || {
+            if transposed {
+                conv::forward(&x, &w, None, &g).unwrap()
+            } else {
+                conv::input_grad(&dy, &w, None, &g).unwrap()
+            }
         });
-        group.bench_function(format!("{dw}_b{b}_{name}"), |bch| {
-            bch.iter(|| {
-                let y = conv::weight_grad(&dy, &x, &g).unwrap();
-                gpu.sync().unwrap();
-                y
-            })
+        bench_op(&mut group, &gpu, &format!("{dw}_b{b}_{name}"), || {
+            conv::weight_grad(&dy, &x, &g).unwrap()
         });
     }
     group.finish();
@@ -123,12 +146,8 @@ fn bench_gemm(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
-    group.bench_function("matmul_1024x1024x1024", |bch| {
-        bch.iter(|| {
-            let c = linear::matmul(&a, &b).unwrap();
-            gpu.sync().unwrap();
-            c
-        })
+    bench_op(&mut group, &gpu, "matmul_1024x1024x1024", || {
+        linear::matmul(&a, &b).unwrap()
     });
     group.finish();
 }
