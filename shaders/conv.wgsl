@@ -10,9 +10,10 @@
 // columns; each lane owns TN consecutive columns. At every reduction step the TM row values
 // are loaded once across the subgroup (lane l loads rows l, l + SG, ...; TMS = TM / SG loads a
 // lane) and shared with subgroupBroadcast, so per-lane loads are TMS + TN instead of TM + TN.
-// Grid: x = ceil(columns / (SG * TN)), y = ceil(rows / TM), z = reduction splits (weight_grad).
-// input_grad runs once per stride phase (ph_y, ph_x): every pixel in a dispatch has the same
-// valid taps, so no multiply by an inserted zero is ever done.
+// Grid: x = ceil(columns / (SG * TN)), y = ceil(rows / TM), z = reduction splits (weight_grad) or
+// stride phases (input_grad).
+// input_grad does each stride phase (ph_y, ph_x) in its own grid z slice: every pixel of a
+// workgroup has the same valid taps, so no multiply by an inserted zero is ever done.
 
 //#include conv_common
 //#include epilogue
@@ -83,12 +84,21 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     //#end
 }
 
-// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w], only the pixels of phase
-// (ph_y, ph_x): iy = qy * s + ph_y for qy < qh. GEMM rows = cin, columns = those pixels.
+// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w]. Workgroup z does the pixels
+// of stride phase (ph_y, ph_x): iy = qy * s + ph_y for qy < qh. GEMM rows = cin, columns = those
+// pixels. One dispatch covers every phase, so a GPU sees one grid s * s times larger than a
+// phase's.
 @compute @workgroup_size(SG)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let npix = p.batch * p.qh * p.qw;
-    let qhw = p.qh * p.qw;
+    // Grid z enumerates the stride phases (ph_y, ph_x); x is sized for the largest phase.
+    let nphx = min(p.stride, p.w);
+    let ph_y = wid.z / nphx;
+    let ph_x = wid.z - ph_y * nphx;
+    let qh = (p.h - ph_y + p.stride - 1u) / p.stride;
+    let qw = (p.w - ph_x + p.stride - 1u) / p.stride;
+    let npix = p.batch * qh * qw;
+    if (wid.x * SG * TN >= npix) { return; } // this phase has fewer pixels than the largest
+    let qhw = qh * qw;
     let ohw = p.oh * p.ow;
     let kk = p.kh * p.kw;
     let s = p.stride;
@@ -97,8 +107,8 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     //#unroll j TN
     let pix{j} = min(px0 + {j}u, npix - 1u);
     let n{j} = pix{j} / qhw;
-    let qy{j} = (pix{j} - n{j} * qhw) / p.qw;
-    let qx{j} = pix{j} - n{j} * qhw - qy{j} * p.qw;
+    let qy{j} = (pix{j} - n{j} * qhw) / qw;
+    let qx{j} = pix{j} - n{j} * qhw - qy{j} * qw;
     let db{j} = i32(n{j} * p.cout * ohw);
     //#end
     //#unroll t TMS
@@ -108,16 +118,16 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     //#end
     //#end
     // Taps that reach this phase: ky = (ph_y + pt) mod s, then every s-th.
-    let ky0 = (p.ph_y + p.pad_t) % s;
-    let kx0 = (p.ph_x + p.pad_l) % s;
+    let ky0 = (ph_y + p.pad_t) % s;
+    let kx0 = (ph_x + p.pad_l) % s;
     for (var co = 0u; co < p.cout; co++) {
         let wco = co * p.cin * kk;
         let dco = i32(co * ohw);
         for (var ky = ky0; ky < p.kh; ky += s) {
             // Exact division: ph_y + pt - ky is a multiple of s.
-            let dyo = (i32(p.ph_y + p.pad_t) - i32(ky)) / i32(s);
+            let dyo = (i32(ph_y + p.pad_t) - i32(ky)) / i32(s);
             for (var kx = kx0; kx < p.kw; kx += s) {
-                let dxo = (i32(p.ph_x + p.pad_l) - i32(kx)) / i32(s);
+                let dxo = (i32(ph_x + p.pad_l) - i32(kx)) / i32(s);
                 let tap = wco + ky * p.kw + kx;
                 //#unroll t TMS
                 let av{t} = b[tap + wofs{t}];
@@ -149,8 +159,8 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             if (p.has_bias != 0u) { bv = bias[ci]; }
             //#unroll j TN
             {
-                let iy = qy{j} * s + p.ph_y;
-                let ix = qx{j} * s + p.ph_x;
+                let iy = qy{j} * s + ph_y;
+                let ix = qx{j} * s + ph_x;
                 if (px0 + {j}u < npix && iy < p.h && ix < p.w) {
                     out[(n{j} * p.cin + ci) * hw + iy * p.w + ix] = epilogue(acc_{t}_{l}[{j}] + bv);
                 }

@@ -15,10 +15,6 @@ struct Params {
     pad_t: u32,
     pad_l: u32,
     has_bias: u32,
-    ph_y: u32,
-    ph_x: u32,
-    qh: u32,
-    qw: u32,
     split: u32, // weight_grad: images per reduction split
     act: u32,   // forward epilogues: 0 none, 1 leaky ReLU (slope; ReLU is 0), 2 tanh, 3 sigmoid
     slope: f32,

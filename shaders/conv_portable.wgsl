@@ -9,8 +9,8 @@
 // Each invocation keeps TM rows x TN columns of the output GEMM in registers; a workgroup is
 // WGX (columns) x WGY (rows) invocations; columns of one invocation are WGX apart so that
 // neighbouring lanes touch neighbouring pixels. Grid: x = column groups, y = row groups.
-// input_grad runs once per stride phase (ph_y, ph_x): every pixel in a dispatch has the same
-// valid taps, so no multiply by an inserted zero is ever done.
+// input_grad does each stride phase (ph_y, ph_x) in its own grid z slice: every pixel of a
+// workgroup has the same valid taps, so no multiply by an inserted zero is ever done.
 
 //#include conv_common
 //#include epilogue
@@ -79,12 +79,21 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     }
 }
 
-// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w], only the pixels of phase
-// (ph_y, ph_x): iy = qy * s + ph_y for qy < qh. GEMM rows = cin, columns = those pixels.
+// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w]. Workgroup z does the pixels
+// of stride phase (ph_y, ph_x): iy = qy * s + ph_y for qy < qh. GEMM rows = cin, columns = those
+// pixels. One dispatch covers every phase, so a GPU sees one grid s * s times larger than a
+// phase's.
 @compute @workgroup_size(WGX, WGY)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let npix = p.batch * p.qh * p.qw;
-    let qhw = p.qh * p.qw;
+    // Grid z enumerates the stride phases (ph_y, ph_x); x is sized for the largest phase.
+    let nphx = min(p.stride, p.w);
+    let ph_y = wid.z / nphx;
+    let ph_x = wid.z - ph_y * nphx;
+    let qh = (p.h - ph_y + p.stride - 1u) / p.stride;
+    let qw = (p.w - ph_x + p.stride - 1u) / p.stride;
+    let npix = p.batch * qh * qw;
+    if (wid.x * WGX * TN >= npix) { return; } // this phase has fewer pixels than the largest
+    let qhw = qh * qw;
     let ohw = p.oh * p.ow;
     let kk = p.kh * p.kw;
     let s = p.stride;
@@ -97,25 +106,25 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         let pix = min(px0 + j * WGX, npix - 1u);
         let n = pix / qhw;
         let r = pix - n * qhw;
-        let y = r / p.qw;
+        let y = r / qw;
         dybase[j] = i32(n * p.cout * ohw);
         qy[j] = i32(y);
-        qx[j] = i32(r - y * p.qw);
+        qx[j] = i32(r - y * qw);
     }
     var wofs: array<u32, TM>;
     for (var i = 0u; i < TM; i++) { wofs[i] = min(ci0 + i, p.cin - 1u) * kk; }
     // Taps that reach this phase: ky = (ph_y + pt) mod s, then every s-th.
-    let ky0 = (p.ph_y + p.pad_t) % s;
-    let kx0 = (p.ph_x + p.pad_l) % s;
+    let ky0 = (ph_y + p.pad_t) % s;
+    let kx0 = (ph_x + p.pad_l) % s;
     var acc: array<f32, TM * TN>;
     for (var co = 0u; co < p.cout; co++) {
         let wco = co * p.cin * kk;
         let dco = i32(co * ohw);
         for (var ky = ky0; ky < p.kh; ky += s) {
             // Exact division: ph_y + pt - ky is a multiple of s.
-            let dyo = (i32(p.ph_y + p.pad_t) - i32(ky)) / i32(s);
+            let dyo = (i32(ph_y + p.pad_t) - i32(ky)) / i32(s);
             for (var kx = kx0; kx < p.kw; kx += s) {
-                let dxo = (i32(p.ph_x + p.pad_l) - i32(kx)) / i32(s);
+                let dxo = (i32(ph_x + p.pad_l) - i32(kx)) / i32(s);
                 var wv: array<f32, TM>;
                 for (var i = 0u; i < TM; i++) { wv[i] = b[wco + wofs[i] + ky * p.kw + kx]; }
                 var gv: array<f32, TN>;
@@ -142,8 +151,8 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         if (p.has_bias != 0u) { bv = bias[ci]; }
         for (var j = 0u; j < TN; j++) {
             let pix = px0 + j * WGX;
-            let iy = u32(qy[j]) * s + p.ph_y;
-            let ix = u32(qx[j]) * s + p.ph_x;
+            let iy = u32(qy[j]) * s + ph_y;
+            let ix = u32(qx[j]) * s + ph_x;
             if (pix < npix && iy < p.h && ix < p.w) {
                 let n = pix / qhw;
                 out[(n * p.cin + ci) * hw + iy * p.w + ix] = epilogue(acc[i * TN + j] + bv);

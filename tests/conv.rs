@@ -140,6 +140,20 @@ fn conv2d_k3_s1_no_bias() {
 }
 
 #[test]
+fn conv2d_s3_on_an_input_narrower_than_the_stride() {
+    // The input gradient runs a grid slice per stride phase: 2 columns give only 2 of the 3
+    // column phases, and the row phases of the 8 rows hold 3, 3 and 2 rows. Every input pixel
+    // is under some output, so a phase left out shows as a wrong gradient, not a right zero.
+    let case = Case {
+        x: [2, 3, 8, 2],
+        w: [5, 3, 3, 3],
+        opts: Conv2dOptions::new(3, [1, 1, 1, 1]),
+        bias: true,
+    };
+    run(&case, false, 31, true);
+}
+
+#[test]
 fn conv2d_k4_valid_to_one_logit() {
     // The discriminator's last layer: 4 x 4 kernel, no padding, one output channel.
     let case = Case {

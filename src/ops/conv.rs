@@ -90,10 +90,6 @@ struct Params {
     pad_t: u32,
     pad_l: u32,
     has_bias: u32,
-    ph_y: u32,
-    ph_x: u32,
-    qh: u32,
-    qw: u32,
     split: u32,
     act: u32,
     slope: f32,
@@ -281,7 +277,8 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
 pub enum InputGradPath {
     /// `Col2im` where `Direct` would waste most of its work, else `Direct`.
     Auto,
-    /// One implicit-GEMM dispatch per stride phase, each input pixel gathering its taps.
+    /// One implicit-GEMM dispatch, a grid z slice per stride phase, each input pixel gathering
+    /// its taps.
     Direct,
     /// A GEMM of the weights with dy over (image, output pixel), then a gather of the taps
     /// that reach each input pixel.
@@ -344,29 +341,24 @@ pub fn input_grad_with(
     let s = g.opts.stride;
     let plan = Plan::new(gpu, g.cin);
     let spec = plan.spec("conv2d_input_grad");
-    for ph_y in 0..s.min(g.h) {
-        for ph_x in 0..s.min(g.w) {
-            let mut p = g.params();
-            p.has_bias = bias.is_some() as u32;
-            (p.act, p.slope) = (act, slope);
-            p.ph_y = ph_y as u32;
-            p.ph_x = ph_x as u32;
-            p.qh = (g.h - ph_y).div_ceil(s) as u32;
-            p.qw = (g.w - ph_x).div_ceil(s) as u32;
-            let cols = g.batch * (p.qh * p.qw) as usize;
-            gpu.dispatch(
-                &spec,
-                bytemuck::bytes_of(&p),
-                &[
-                    (1, dy.bind()),
-                    (2, w.bind()),
-                    (3, bias.unwrap_or(w).bind()),
-                    (4, dx.bind()),
-                ],
-                plan.grid(gpu, g.cin, cols)?,
-            );
-        }
-    }
+    let mut p = g.params();
+    p.has_bias = bias.is_some() as u32;
+    (p.act, p.slope) = (act, slope);
+    // One dispatch for all s x s phases (grid z), x sized for phase (0, 0), the largest.
+    let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);
+    let mut grid = plan.grid(gpu, g.cin, cols)?;
+    grid[2] = (s.min(g.h) * s.min(g.w)) as u32;
+    gpu.dispatch(
+        &spec,
+        bytemuck::bytes_of(&p),
+        &[
+            (1, dy.bind()),
+            (2, w.bind()),
+            (3, bias.unwrap_or(w).bind()),
+            (4, dx.bind()),
+        ],
+        grid,
+    );
     Ok(dx)
 }
 
