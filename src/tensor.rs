@@ -23,15 +23,22 @@ impl std::fmt::Debug for Tensor {
 impl Tensor {
     /// A tensor whose contents are whatever the pooled buffer held; kernels that overwrite
     /// every element start from this.
+    /// A tensor whose contents are whatever its pooled buffer held, or NaN where the device
+    /// poisons new tensors (`Gpu::set_poison_uninit`, the tests do): a kernel that leaves an
+    /// output unwritten then shows as NaN instead of a plausible stale value or zero.
     pub fn uninit(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let storage = gpu.alloc(4 * n as u64, &format!("a tensor of shape {shape:?}"))?;
-        Ok(Tensor {
+        let t = Tensor {
             gpu: gpu.clone(),
             storage: Arc::new(storage),
             offset: 0,
             shape: shape.to_vec(),
-        })
+        };
+        if gpu.poisons_uninit() {
+            t.fill(f32::NAN);
+        }
+        Ok(t)
     }
 
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
@@ -55,6 +62,13 @@ impl Tensor {
 
     /// A tensor of one value, written by a kernel in recording order (no upload, no submit).
     pub fn full(gpu: &Gpu, value: f32, shape: &[usize]) -> Result<Tensor> {
+        let t = Tensor::uninit(gpu, shape)?;
+        t.fill(value);
+        Ok(t)
+    }
+
+    /// Sets every element to `value`, on the device.
+    fn fill(&self, value: f32) {
         #[repr(C)]
         #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
         struct Params {
@@ -62,20 +76,18 @@ impl Tensor {
             alpha: f32,
             _pad: [u32; 2],
         }
-        let t = Tensor::uninit(gpu, shape)?;
-        let n = t.numel();
+        let n = self.numel();
         let p = Params {
             n: n as u32,
             alpha: value,
             _pad: [0; 2],
         };
-        gpu.dispatch(
+        self.gpu.dispatch(
             &crate::gpu::KernelSpec::new("elementwise", "fill"),
             bytemuck::bytes_of(&p),
-            &[(3, t.bind())],
-            gpu.grid(n.div_ceil(256) as u64),
+            &[(3, self.bind())],
+            self.gpu.grid(n.div_ceil(256) as u64),
         );
-        Ok(t)
     }
 
     /// Overwrites the contents in place (same element count).

@@ -97,6 +97,7 @@ struct Inner {
     profiler: Option<Profiler>,
     profile: Mutex<BTreeMap<String, (u64, f64)>>,
     use_subgroups: std::sync::atomic::AtomicBool,
+    poison_uninit: std::sync::atomic::AtomicBool,
     /// The first error the device reported on its own (loss, out of memory, validation),
     /// surfaced by the next `sync` or read instead of the default handler's panic.
     fault: Arc<Mutex<Option<Error>>>,
@@ -233,6 +234,9 @@ impl Gpu {
             use_subgroups: std::sync::atomic::AtomicBool::new(
                 std::env::var_os("DCGAN_PORTABLE").is_none(),
             ),
+            poison_uninit: std::sync::atomic::AtomicBool::new(
+                std::env::var_os("DCGAN_POISON_UNINIT").is_some(),
+            ),
         })))
     }
 
@@ -274,6 +278,21 @@ impl Gpu {
         self.0
             .use_subgroups
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Fills every new uninitialised tensor with NaN (or stops doing so): tests turn it on so
+    /// that an output a kernel forgets to write cannot pass as zero or stale data.
+    /// `DCGAN_POISON_UNINIT=1` starts with it on.
+    pub fn set_poison_uninit(&self, on: bool) {
+        self.0
+            .poison_uninit
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn poisons_uninit(&self) -> bool {
+        self.0
+            .poison_uninit
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn has_timestamps(&self) -> bool {

@@ -4,10 +4,14 @@
 
 use dcgan::{AdapterRequest, Gpu, Tape, Tensor, Var};
 
-/// The adapter for GPU tests. Panics with the engine's own message when none is found.
+/// The adapter for GPU tests. Panics with the engine's own message when none is found. New
+/// tensors start as NaN, so an output element a kernel never writes fails the comparison.
 pub fn gpu() -> Gpu {
     match Gpu::new(&AdapterRequest::default()) {
-        Ok(g) => g,
+        Ok(g) => {
+            g.set_poison_uninit(true);
+            g
+        }
         Err(e) => panic!("these tests need a GPU adapter: {e}"),
     }
 }
