@@ -3,7 +3,9 @@
 //! `benches/lavapipe_lab/gen_gemm.py KIND TM TN` writes a kernel and prints its grid; then
 //! `cargo run --release --example gemm_lab -- FILE GX GY`. Bindings: 1 A, 2 B, 4 C (f32, row
 //! major). `SMALL=1` binds only the first 64 KiB of A and B (the uniform-buffer variants);
-//! `TEX=1` / `TEX=4` bind them as r32float / rgba32float textures. Prints the largest error
+//! `TEX=1` / `TEX=4` bind them as r32float / rgba32float textures; `F16=1` stores A and B as
+//! f16 (row major, the `h8` variant) and checks against the product of the rounded values.
+//! Prints the largest error
 //! against an f64 product at 2,000 points (meaningless for the wrapped `ubo` variants) and
 //! the best and median of three timed runs.
 use std::time::Instant;
@@ -28,17 +30,26 @@ fn main() {
         adapter.limits().max_uniform_buffer_binding_size
     );
     let n = 1024usize;
+    let f16 = std::env::var("F16").is_ok();
+    // With F16 the reference uses the rounded values, so the error shows the kernel's
+    // accumulation only (storage rounding costs about 2^-11 relative per input).
+    let round = |v: f32| if f16 { f16_to_f32(f32_to_f16(v)) } else { v };
     let a: Vec<f32> = (0..n * n)
-        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .map(|i| round(((i * 7919) % 1000) as f32 / 1000.0 - 0.5))
         .collect();
     let b: Vec<f32> = (0..n * n)
-        .map(|i| ((i * 104729) % 997) as f32 / 997.0 - 0.5)
+        .map(|i| round(((i * 104729) % 997) as f32 / 997.0 - 0.5))
         .collect();
     use wgpu::util::DeviceExt;
     let mk = |d: &[f32], usage| {
+        let half: Vec<u16> = d.iter().map(|&v| f32_to_f16(v)).collect();
         device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
-            contents: bytemuck::cast_slice(d),
+            contents: if f16 {
+                bytemuck::cast_slice(&half)
+            } else {
+                bytemuck::cast_slice(d)
+            },
             usage,
         })
     };
@@ -46,7 +57,11 @@ fn main() {
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_SRC;
     let ba = mk(&a, st);
     let bb = mk(&b, st);
-    let bc = mk(&vec![0f32; n * n], st);
+    let bc = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::cast_slice(&vec![0f32; n * n]),
+        usage: st,
+    });
     let rb = device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: (n * n * 4) as u64,
@@ -201,4 +216,32 @@ fn main() {
         2e-9 * (n * n * n) as f64 / ts[0],
         2e-9 * (n * n * n) as f64 / ts[1]
     );
+}
+
+/// f32 to IEEE half, round to nearest even; the lab's data is all zero or normal in f16.
+fn f32_to_f16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    if x == 0.0 {
+        return sign;
+    }
+    let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+    assert!((1..31).contains(&exp), "{x} is outside f16's normal range");
+    let man = bits & 0x7f_ffff;
+    let mut h = ((exp as u32) << 10) | (man >> 13);
+    let rest = man & 0x1fff;
+    if rest > 0x1000 || (rest == 0x1000 && h & 1 == 1) {
+        h += 1;
+    }
+    sign | h as u16
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    if exp == 0 && man == 0 {
+        return f32::from_bits(sign);
+    }
+    f32::from_bits(sign | ((exp + 127 - 15) << 23) | (man << 13))
 }

@@ -11,6 +11,8 @@ multiply-adds on lavapipe (see BENCHMARKS.md, "What limits lavapipe"):
   tex TM TN       A (subgroupBroadcast) and B from r32float textures (run with TEX=1)
   tex4 TM TN      as tex, rgba32float texels, 4 columns a load (run with TEX=4)
   ssbo4 TM TN     as tex4 but array<vec4<f32>> storage buffers
+  h8 TM TN        f16 storage, f32 accumulation (run with F16=1): A as f16 pairs along k
+                  (u32, shared by subgroupBroadcast), B as 8 f16 columns a vec4<u32> load
 """
 import sys
 
@@ -116,10 +118,47 @@ def vec4_kernel(kind, tm, tn):
     return s + "}\n", (N // (WG * tn), N // tm)
 
 
+def f16_kernel(tm, tn):
+    """h8: every load brings two (A) or eight (B) f16 values, unpacked to f32 for the fma."""
+    tn8 = tn // 8
+    s = f"const N: u32 = {N}u;\n"
+    s += "@group(0) @binding(1) var<storage, read> a: array<u32>;\n"
+    s += "@group(0) @binding(2) var<storage, read> b: array<vec4<u32>>;\n"
+    s += "@group(0) @binding(4) var<storage, read_write> c: array<f32>;\n"
+    s += f"@compute @workgroup_size({WG})\n"
+    s += "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {\n"
+    s += f"  let m0 = wid.y * {tm}u;\n  let q0 = (wid.x * {WG}u + lid.x) * {tn8}u;\n"
+    for i in range(tm):
+        for j in range(tn8):
+            s += f"  var lo{i}_{j} = vec4<f32>();\n  var hi{i}_{j} = vec4<f32>();\n"
+    s += "  for (var k2 = 0u; k2 < N / 2u; k2++) {\n"
+    for q in range(tm // WG):
+        s += f"    let av{q} = unpack2x16float(a[(m0 + {q * WG}u + lid.x) * (N / 2u) + k2]);\n"
+    for kk, comp in enumerate("xy"):
+        for j in range(tn8):
+            s += f"    let w{kk}_{j} = b[(k2 * 2u + {kk}u) * (N / 8u) + q0 + {j}u];\n"
+            s += f"    let bl{kk}_{j} = vec4<f32>(unpack2x16float(w{kk}_{j}.x), unpack2x16float(w{kk}_{j}.y));\n"
+            s += f"    let bh{kk}_{j} = vec4<f32>(unpack2x16float(w{kk}_{j}.z), unpack2x16float(w{kk}_{j}.w));\n"
+        for i in range(tm):
+            s += f"    let a{kk}_{i} = vec4<f32>(subgroupBroadcast(av{i // WG}.{comp}, {i % WG}u));\n"
+            for j in range(tn8):
+                s += f"    lo{i}_{j} = fma(a{kk}_{i}, bl{kk}_{j}, lo{i}_{j});\n"
+                s += f"    hi{i}_{j} = fma(a{kk}_{i}, bh{kk}_{j}, hi{i}_{j});\n"
+    s += "  }\n"
+    for i in range(tm):
+        for j in range(tn8):
+            for e in range(8):
+                half, comp = ("lo", "xyzw"[e]) if e < 4 else ("hi", "xyzw"[e - 4])
+                s += f"  c[(m0 + {i}u) * N + (q0 + {j}u) * 8u + {e}u] = {half}{i}_{j}.{comp};\n"
+    return s + "}\n", (N // (WG * tn), N // tm)
+
+
 def main():
     kind, tm, tn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     if kind in ("tex4", "ssbo4"):
         src, grid = vec4_kernel(kind, tm, tn)
+    elif kind == "h8":
+        src, grid = f16_kernel(tm, tn)
     else:
         src, grid = scalar_kernel(kind, tm, tn)
     name = f"{kind}_{tm}x{tn}.wgsl"

@@ -27,4 +27,8 @@ run SMALL=1 ubo 32 16
 run TEX=1 tex 32 8
 run TEX=4 tex4 32 8
 run "" ssbo4 32 8
+run "" sg 64 16
+run F16=1 h8 32 16
+run F16=1 h8 64 16
+run F16=1 h8 128 16
 rm -rf "$work"
