@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use dcgan::ops::conv::{self, Conv2dOptions, Geometry};
+use dcgan::ops::conv::{self, Conv2dOptions, ForwardPath, Geometry};
 use dcgan::ops::linear;
 use dcgan::{AdapterRequest, Gpu, Tensor};
 
@@ -121,6 +121,18 @@ fn bench_conv(c: &mut Criterion) {
                 conv::forward(&x, &w, Some(&bias_out), &g).unwrap()
             }
         });
+        // The forward primitive (a ct's input gradient) on the shared-memory tiles written for
+        // GPUs (`ForwardPath::SharedTiles`).
+        let fwd_prim = if transposed { dx } else { fwd };
+        bench_op(
+            &mut group,
+            &gpu,
+            &format!("{fwd_prim}_b{b}_{name}_shared_tiles"),
+            || {
+                let bias = (!transposed).then_some(&bias_out);
+                conv::forward_with(&x, &w, bias, None, &g, ForwardPath::SharedTiles).unwrap()
+            },
+        );
         bench_op(&mut group, &gpu, &format!("{dx}_b{b}_{name}"), || {
             if transposed {
                 conv::forward(&x, &w, None, &g).unwrap()

@@ -478,3 +478,67 @@ fn input_gradient_paths_agree_with_the_reference() {
         }
     }
 }
+
+#[test]
+fn conv_forward_on_shared_memory_tiles_matches_reference() {
+    // The 64 x 64 output tiles with 16-deep k slabs at shapes that fit none of them: channels
+    // and pixels not multiples of 64 (and over 64, so tiles are partly filled in both
+    // directions), k = cin * kh * kw not a multiple of 16, asymmetric padding, stride 1 and 2,
+    // bias, and each epilogue.
+    use dcgan::ops::conv::{forward_with, ForwardPath, Geometry};
+    let gpu = gpu();
+    let cases = [
+        (
+            [2, 3, 9, 7],
+            [5, 3, 5, 5],
+            Conv2dOptions::same(9, 7, 5, 2),
+            None,
+        ),
+        (
+            [3, 7, 20, 18],
+            [70, 7, 3, 3],
+            Conv2dOptions::new(1, [1, 0, 2, 1]),
+            Some(Activation::LeakyRelu(0.2)),
+        ),
+        (
+            [2, 5, 8, 6],
+            [130, 5, 4, 4],
+            Conv2dOptions::valid(2),
+            Some(Activation::Tanh),
+        ),
+        (
+            [1, 2, 6, 5],
+            [3, 2, 3, 3],
+            Conv2dOptions::new(2, [0, 2, 1, 0]),
+            Some(Activation::Sigmoid),
+        ),
+    ];
+    for (i, (xs, ws, opts, act)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::new(400 + i as u64);
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(ws.iter().product());
+        let b = rng.vec(ws[0]);
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let y = forward_with(
+            &tensor(&gpu, &x, &xs),
+            &tensor(&gpu, &w, &ws),
+            Some(&tensor(&gpu, &b, &[ws[0]])),
+            act,
+            &g,
+            ForwardPath::SharedTiles,
+        )
+        .unwrap();
+        let z = cpu::conv2d(&to64(&x), xs, &to64(&w), ws, Some(&to64(&b)), opts).0;
+        let want = match act {
+            Some(a) => act_cpu::forward(&z, a),
+            None => z,
+        };
+        assert_close(
+            &format!("shared-tile forward, case {i}"),
+            &y.to_vec().unwrap(),
+            &want,
+            ATOL,
+            RTOL,
+        );
+    }
+}

@@ -1,11 +1,12 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
-//! fast path) and the portable kernels (the plain one) against an f64 reference written from
-//! the definition, and against each other, to 1e-4 of the output's largest magnitude.
+//! fast path), the portable kernels (the plain one) and the shared-memory forward kernel (for
+//! GPUs) against an f64 reference written from the definition, and against each other, to 1e-4
+//! of the output's largest magnitude.
 
 mod common;
 
 use common::*;
-use dcgan::ops::conv::{forward, input_grad, weight_grad, Geometry};
+use dcgan::ops::conv::{forward, forward_with, input_grad, weight_grad, ForwardPath, Geometry};
 use dcgan::ops::Conv2dOptions;
 use dcgan::{Gpu, Tensor};
 
@@ -70,6 +71,24 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
         }
         results.push(got);
     }
+    // The shared-memory forward kernel (for GPUs), on whatever adapter runs the tests.
+    gpu.set_subgroups(true);
+    let (xt, wt) = (
+        Tensor::from_slice(gpu, &x, &xs).unwrap(),
+        Tensor::from_slice(gpu, &w, &ws).unwrap(),
+    );
+    let tiled = forward_with(&xt, &wt, None, None, g, ForwardPath::SharedTiles).unwrap();
+    let tiled = tiled.to_vec().unwrap();
+    assert_rel(
+        &format!("{name} forward (shared tiles) vs f64"),
+        &tiled,
+        &want[0],
+    );
+    assert_rel(
+        &format!("{name} forward: shared tiles vs register kernel"),
+        &tiled,
+        &to64(&results[0][0]),
+    );
     if let [fast, plain] = &results[..] {
         for (k, prim) in ["forward", "input_grad", "weight_grad"].iter().enumerate() {
             assert_rel(

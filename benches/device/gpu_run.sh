@@ -31,9 +31,14 @@ for t in ops conv dcgan_shapes autodiff optim; do echo "-- $t"; grep -E "test re
 echo "== bench $(el)s"
 timeout 30 $B/dcgan bench --batch 128 --iterations 5
 best=""; best_ms=999999
-for tile in default 32x8 64x4 portable; do
+for tile in default tiled 32x8 64x4 portable; do
   [ $(el) -gt 75 ] && break
-  if [ $tile = default ]; then envs=""; elif [ $tile = portable ]; then envs="DCGAN_PORTABLE=1"; else envs="DCGAN_CONV_TILE=$tile"; fi
+  case $tile in
+    default) envs="" ;;
+    tiled) envs="DCGAN_CONV_TILED=1" ;; # the shared-memory forward kernel, unmeasured on a GPU so far
+    portable) envs="DCGAN_PORTABLE=1" ;;
+    *) envs="DCGAN_CONV_TILE=$tile" ;;
+  esac
   j=$(env $envs timeout 40 $B/dcgan bench --batch 128 --iterations 10 --json 2>/dev/null | tail -1)
   echo "tile $tile: $j"
   ms=$(echo "$j" | python3 -c 'import sys,json; print(int(json.load(sys.stdin)["step_ms_median"]*1000))' 2>/dev/null)

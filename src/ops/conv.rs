@@ -245,15 +245,66 @@ pub fn forward_act(
     act: Option<Activation>,
     g: &Geometry,
 ) -> Result<Tensor> {
+    forward_with(x, w, bias, act, g, ForwardPath::Auto)
+}
+
+/// How primitive 1 is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardPath {
+    /// `SharedTiles` where `DCGAN_CONV_TILED=1` asks for it, else `Registers`. The shared-memory
+    /// kernel is written for GPUs but not yet measured on one, so nothing picks it unasked.
+    Auto,
+    /// The register-tiled kernel of the adapter's family (`conv.wgsl`, `conv_portable.wgsl`).
+    Registers,
+    /// 64 x 64 output tiles with 16-deep slabs of both operands in workgroup memory
+    /// (`conv_tiled.wgsl`).
+    SharedTiles,
+}
+
+fn tiled_requested() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("DCGAN_CONV_TILED").is_ok_and(|v| v == "1"))
+}
+
+/// Primitive 1 on the chosen kernel.
+pub fn forward_with(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Activation>,
+    g: &Geometry,
+    path: ForwardPath,
+) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
     let mut p = g.params();
     p.has_bias = bias.is_some() as u32;
     (p.act, p.slope) = epilogue_code(act)?;
-    let plan = Plan::new(gpu, g.cout);
-    let grid = plan.grid(gpu, g.cout, g.batch * g.oh * g.ow)?;
+    let cols = g.batch * g.oh * g.ow;
+    let tiled = match path {
+        ForwardPath::Auto => tiled_requested(),
+        ForwardPath::Registers => false,
+        ForwardPath::SharedTiles => true,
+    };
+    let (spec, grid) = if tiled {
+        let (x, y) = (cols.div_ceil(64), g.cout.div_ceil(64));
+        let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+        if x > max || y > max {
+            return Err(Error::Shape(format!(
+                "conv of {cols} pixels x {} channels needs {x} x {y} workgroups; the adapter allows {max} a dimension",
+                g.cout
+            )));
+        }
+        (
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_forward"),
+            [x as u32, y as u32, 1],
+        )
+    } else {
+        let plan = Plan::new(gpu, g.cout);
+        (plan.spec("conv2d_forward"), plan.grid(gpu, g.cout, cols)?)
+    };
     gpu.dispatch(
-        &plan.spec("conv2d_forward"),
+        &spec,
         bytemuck::bytes_of(&p),
         &[
             (1, x.bind()),
@@ -266,8 +317,8 @@ pub fn forward_act(
     Ok(y)
 }
 
-/// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch per
-/// stride phase.
+/// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch with
+/// a grid slice per stride phase (or GEMM + col2im, see `InputGradPath`).
 pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
     input_grad_act(dy, w, bias, None, g)
 }
