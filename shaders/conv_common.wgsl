@@ -26,3 +26,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
+
+// input_grad's grid z enumerates the stride phases (ph_y, ph_x), and its grid x is sized for
+// the largest, phase (0, 0). Returns (ph_y, ph_x, qh, qw): the phase and its pixel counts,
+// iy = qy * s + ph_y for qy < qh (likewise x).
+fn stride_phase(z: u32) -> vec4<u32> {
+    let nphx = min(p.stride, p.w);
+    let ph_y = z / nphx;
+    let ph_x = z - ph_y * nphx;
+    return vec4<u32>(ph_y, ph_x, (p.h - ph_y + p.stride - 1u) / p.stride, (p.w - ph_x + p.stride - 1u) / p.stride);
+}

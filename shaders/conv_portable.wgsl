@@ -85,12 +85,11 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 // phase's.
 @compute @workgroup_size(WGX, WGY)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    // Grid z enumerates the stride phases (ph_y, ph_x); x is sized for the largest phase.
-    let nphx = min(p.stride, p.w);
-    let ph_y = wid.z / nphx;
-    let ph_x = wid.z - ph_y * nphx;
-    let qh = (p.h - ph_y + p.stride - 1u) / p.stride;
-    let qw = (p.w - ph_x + p.stride - 1u) / p.stride;
+    let phase = stride_phase(wid.z);
+    let ph_y = phase.x;
+    let ph_x = phase.y;
+    let qh = phase.z;
+    let qw = phase.w;
     let npix = p.batch * qh * qw;
     if (wid.x * WGX * TN >= npix) { return; } // this phase has fewer pixels than the largest
     let qhw = qh * qw;
