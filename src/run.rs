@@ -337,7 +337,14 @@ pub fn train(
                 pb.set_message(msg);
             }
             None if last_log.elapsed().as_secs_f64() >= 5.0 || i == cfg.iterations => {
-                eprintln!("iteration {i}/{} {msg}", cfg.iterations);
+                let per_iteration = elapsed / (i - first).max(1) as f64;
+                let eta = per_iteration * cfg.iterations.saturating_sub(i) as f64;
+                eprintln!(
+                    "iteration {i}/{} {msg} elapsed {} ETA {}",
+                    cfg.iterations,
+                    clock(elapsed),
+                    clock(eta)
+                );
                 last_log = Instant::now();
             }
             None => {}
@@ -386,6 +393,12 @@ fn stop_flag() -> Arc<std::sync::atomic::AtomicBool> {
         let _ = signal_hook::flag::register(sig, flag.clone());
     }
     flag
+}
+
+/// Seconds as h:mm:ss, the way the progress bar shows its ETA.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 fn progress_bar(total: u64, at: u64) -> Option<indicatif::ProgressBar> {
@@ -539,4 +552,15 @@ pub fn generate(
     }
     eprintln!("wrote {count} samples to {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_formats_hours_minutes_seconds() {
+        assert_eq!(super::clock(0.0), "0:00:00");
+        assert_eq!(super::clock(59.6), "0:01:00");
+        assert_eq!(super::clock(3725.0), "1:02:05");
+        assert_eq!(super::clock(-3.0), "0:00:00");
+    }
 }

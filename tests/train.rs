@@ -77,7 +77,15 @@ fn checkpoint_tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn a_run_writes_every_file_and_resumes_bit_identically() {
     let straight = scratch("straight");
-    ok(&train(&straight, &["--iterations", "4"]));
+    let run = train(&straight, &["--iterations", "4"]);
+    ok(&run);
+    // Not a terminal: plain progress lines, the last one at the final iteration with an ETA.
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("iteration 4/4 epoch") && l.ends_with("ETA 0:00:00")),
+        "no final progress line in:\n{log}"
+    );
 
     // config.json: every option, the seed and the adapter.
     let cfg: serde_json::Value =
