@@ -158,7 +158,11 @@ pub fn save_scores(iters: &[u64], d: &[f32], g: &[f32], path: &Path) -> Result<(
                     strong.stroke_width(2),
                 ))
                 .map_err(e)?
-                .label(format!("{name}, mean of {window} its"))
+                .label(if window > 1 {
+                    format!("{name}, moving mean of {window} iterations")
+                } else {
+                    name.to_string()
+                })
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 20, y)], strong.stroke_width(2))
                 });
