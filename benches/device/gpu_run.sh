@@ -47,10 +47,9 @@ for tile in default tiled 32x8 64x4 portable; do
   echo "tile $tile: $(env $envs timeout 40 $B/dcgan bench --batch 128 --iterations 10 --json 2>/dev/null | tail -1)"
 done
 echo "== tests $(el)s"
-# On the H200 the ops and conv binaries stopped short (2/16 and 4/16 done in 35 s) while the
-# tests that finished had no reduction kernel in their backward pass: one hung kernel stalls
-# every context on the GPU, so run those two one test per process, each with its own limit,
-# to name the culprit; the other binaries run whole, side by side.
+# On the H200 the ops and conv binaries stopped short (2/16 and 4/16 done in 35 s, none
+# failed), and one hung kernel stalls every context on a GPU: run those two one test per
+# process, each with its own limit, to name the test; the other binaries run whole.
 for t in dcgan_shapes autodiff optim; do
   (timeout $TEST_LIMIT $B/$t --test-threads 8 > /tmp/test_$t.log 2>&1; echo "exit $?" >> /tmp/test_$t.log) &
 done
