@@ -140,33 +140,29 @@ fn main() {
             ],
         })
     } else {
+        // SMALL: only the first 64 KiB, the most a lavapipe uniform binding may hold.
+        let operand = |buffer| {
+            if small {
+                wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer,
+                    offset: 0,
+                    size: std::num::NonZeroU64::new(65536),
+                })
+            } else {
+                buffer.as_entire_binding()
+            }
+        };
         device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pl.get_bind_group_layout(0),
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: if small {
-                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &ba,
-                            offset: 0,
-                            size: std::num::NonZeroU64::new(65536),
-                        })
-                    } else {
-                        ba.as_entire_binding()
-                    },
+                    resource: operand(&ba),
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: if small {
-                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &bb,
-                            offset: 0,
-                            size: std::num::NonZeroU64::new(65536),
-                        })
-                    } else {
-                        bb.as_entire_binding()
-                    },
+                    resource: operand(&bb),
                 },
                 wgpu::BindGroupEntry {
                     binding: 4,

@@ -277,9 +277,6 @@ pub fn forward_with(
 ) -> Result<Tensor> {
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
-    let mut p = g.params();
-    p.has_bias = bias.is_some() as u32;
-    (p.act, p.slope) = epilogue_code(act)?;
     let cols = g.batch * g.oh * g.ow;
     let tiled = match path {
         ForwardPath::Auto => tiled_requested(),
@@ -303,18 +300,38 @@ pub fn forward_with(
         let plan = Plan::new(gpu, g.cout);
         (plan.spec("conv2d_forward"), plan.grid(gpu, g.cout, cols)?)
     };
-    gpu.dispatch(
-        &spec,
+    dispatch_with_epilogue(&spec, g, x, w, bias, act, &y, grid)?;
+    Ok(y)
+}
+
+/// One dispatch of a forward-shaped conv kernel (conv_common.wgsl's bindings: a, b, bias, out)
+/// with its epilogue: bias when given (b is bound in its place otherwise, unread), then `act`.
+#[allow(clippy::too_many_arguments)]
+fn dispatch_with_epilogue(
+    spec: &crate::gpu::KernelSpec,
+    g: &Geometry,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Activation>,
+    out: &Tensor,
+    grid: [u32; 3],
+) -> Result<()> {
+    let mut p = g.params();
+    p.has_bias = bias.is_some() as u32;
+    (p.act, p.slope) = epilogue_code(act)?;
+    a.gpu().dispatch(
+        spec,
         bytemuck::bytes_of(&p),
         &[
-            (1, x.bind()),
-            (2, w.bind()),
-            (3, bias.unwrap_or(w).bind()),
-            (4, y.bind()),
+            (1, a.bind()),
+            (2, b.bind()),
+            (3, bias.unwrap_or(b).bind()),
+            (4, out.bind()),
         ],
         grid,
     );
-    Ok(y)
+    Ok(())
 }
 
 /// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch with
@@ -387,29 +404,23 @@ pub fn input_grad_with(
     if col2im {
         return input_grad_col2im(dy, w, bias, act, g);
     }
-    let (act, slope) = epilogue_code(act)?;
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let s = g.opts.stride;
     let plan = Plan::new(gpu, g.cin);
-    let spec = plan.spec("conv2d_input_grad");
-    let mut p = g.params();
-    p.has_bias = bias.is_some() as u32;
-    (p.act, p.slope) = (act, slope);
     // One dispatch for all s x s phases (grid z), x sized for phase (0, 0), the largest.
     let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);
     let mut grid = plan.grid(gpu, g.cin, cols)?;
     grid[2] = (s.min(g.h) * s.min(g.w)) as u32;
-    gpu.dispatch(
-        &spec,
-        bytemuck::bytes_of(&p),
-        &[
-            (1, dy.bind()),
-            (2, w.bind()),
-            (3, bias.unwrap_or(w).bind()),
-            (4, dx.bind()),
-        ],
+    dispatch_with_epilogue(
+        &plan.spec("conv2d_input_grad"),
+        g,
+        dy,
+        w,
+        bias,
+        act,
+        &dx,
         grid,
-    );
+    )?;
     Ok(dx)
 }
 
