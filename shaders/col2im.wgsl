@@ -5,36 +5,9 @@
 // then sums the taps that reach it (iy = oy * s + ky - pad_t), adds the bias and applies the
 // epilogue. Used where the direct kernel would waste most of its work: few input channels
 // (3-row GEMMs) or a stride-1 conv whose output is much smaller than its input.
-// Bindings: 0 params, 1 col (read), 3 bias (read; ignored unless has_bias), 4 out.
+// Bindings (conv_common): 1 a = col (read), 3 bias (read; ignored unless has_bias), 4 out.
 
-struct Params {
-    batch: u32,
-    cin: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad_t: u32,
-    pad_l: u32,
-    has_bias: u32,
-    cs_n: u32,
-    cs_t: u32,
-    cs_p: u32,
-    act: u32,
-    slope: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> col: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
+//#include conv_common
 //#include epilogue
 
 @compute @workgroup_size(256)
@@ -57,7 +30,7 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var kx = (ix + p.pad_l) % s; kx < p.kw && kx <= ix + p.pad_l; kx += s) {
             let ox = (ix + p.pad_l - kx) / s;
             if (ox >= p.ow) { continue; }
-            acc += col[base + (ky * p.kw + kx) * p.cs_t + (oy * p.ow + ox) * p.cs_p];
+            acc += a[base + (ky * p.kw + kx) * p.cs_t + (oy * p.ow + ox) * p.cs_p];
         }
     }
     out[i] = epilogue(acc);

@@ -1,5 +1,5 @@
-// conv_common.wgsl: parameter block and bindings shared by conv.wgsl (subgroups) and
-// conv_portable.wgsl.
+// conv_common.wgsl: parameter block and bindings shared by the conv family: conv.wgsl
+// (subgroups), conv_portable.wgsl, conv_tiled.wgsl and col2im.wgsl.
 
 struct Params {
     batch: u32,
@@ -18,6 +18,10 @@ struct Params {
     split: u32, // weight_grad: images per reduction split
     act: u32,   // forward epilogues: 0 none, 1 leaky ReLU (slope; ReLU is 0), 2 tanh, 3 sigmoid
     slope: f32,
+    cs_n: u32,  // col2im: strides of the GEMM result per image, tap and output pixel
+    cs_t: u32,
+    cs_p: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -93,6 +93,10 @@ struct Params {
     split: u32,
     act: u32,
     slope: f32,
+    cs_n: u32,
+    cs_t: u32,
+    cs_p: u32,
+    _pad: u32,
 }
 
 /// The shader's epilogue code and slope for an activation fused into a forward primitive.
@@ -424,29 +428,6 @@ pub fn input_grad_with(
     Ok(dx)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct Col2imParams {
-    batch: u32,
-    cin: u32,
-    h: u32,
-    w: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad_t: u32,
-    pad_l: u32,
-    has_bias: u32,
-    cs_n: u32,
-    cs_t: u32,
-    cs_p: u32,
-    act: u32,
-    slope: f32,
-    _pad: [u32; 3],
-}
-
 /// Primitive 2 as GEMM + col2im. The GEMM is oriented so that its longer side runs along the
 /// columns (the lanes): (image, output pixel) when there are fewer taps than output pixels
 /// (few input channels), else (input channel, tap).
@@ -494,27 +475,10 @@ fn input_grad_col2im(
         )?;
         (c, ohw * taps, 1, taps)
     };
-    let (act, slope) = epilogue_code(act)?;
-    let p = Col2imParams {
-        batch: g.batch as u32,
-        cin: g.cin as u32,
-        h: g.h as u32,
-        w: g.w as u32,
-        oh: g.oh as u32,
-        ow: g.ow as u32,
-        kh: g.kh as u32,
-        kw: g.kw as u32,
-        stride: g.opts.stride as u32,
-        pad_t: g.opts.padding[0] as u32,
-        pad_l: g.opts.padding[2] as u32,
-        has_bias: bias.is_some() as u32,
-        cs_n: cs_n as u32,
-        cs_t: cs_t as u32,
-        cs_p: cs_p as u32,
-        act,
-        slope,
-        _pad: [0; 3],
-    };
+    let mut p = g.params();
+    p.has_bias = bias.is_some() as u32;
+    (p.act, p.slope) = epilogue_code(act)?;
+    (p.cs_n, p.cs_t, p.cs_p) = (cs_n as u32, cs_t as u32, cs_p as u32);
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     gpu.dispatch(
         &crate::gpu::KernelSpec::new("col2im", "col2im"),
