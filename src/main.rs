@@ -266,12 +266,15 @@ fn train(a: TrainArgs, given: &[String]) -> Result<(), RunError> {
         Some(d) => (d, a.labels),
         None => (default_dir, a.labels.or(default_labels)),
     };
+    // A resumed run keeps the seed in its config.json: nothing to draw or announce then.
     let seed = a.seed.unwrap_or_else(|| {
         let s = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             % 1_000_000_007;
-        eprintln!("seed {s} (pass --seed {s} to repeat this run)");
+        if a.resume.is_none() {
+            eprintln!("seed {s} (pass --seed {s} to repeat this run)");
+        }
         s
     });
     let batch = a.batch_size as usize;

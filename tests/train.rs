@@ -155,10 +155,21 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
     // Stop at 2, resume to 4: the same metrics and the same final state, bit for bit.
     let resumed = scratch("resumed");
     ok(&train(&resumed, &["--iterations", "2"]));
-    ok(&train(
-        &resumed,
-        &["--iterations", "4", "--resume", resumed.to_str().unwrap()],
-    ));
+    // Only the new length is given: the run's own batch size, intervals and seed carry on, and
+    // the seed announced is the run's, not a freshly drawn one.
+    let cont = dcgan(&[
+        "train",
+        "--resume",
+        resumed.to_str().unwrap(),
+        "--iterations",
+        "4",
+    ]);
+    ok(&cont);
+    let log = String::from_utf8_lossy(&cont.stderr);
+    assert!(
+        log.contains("seed 11") && !log.contains("pass --seed"),
+        "a resumed run announces its own seed: {log}"
+    );
     assert_eq!(metrics(&straight), metrics(&resumed));
     let a = checkpoint_tensors(&straight.join("checkpoints/ckpt_000004.safetensors"));
     let b = checkpoint_tensors(&resumed.join("checkpoints/ckpt_000004.safetensors"));
