@@ -5,14 +5,14 @@
 //! criterion's "elem/s" reads as FLOP/s.
 //!
 //! `cargo bench --bench kernels` (filter with a name fragment, e.g. `-- conv2d_input_grad`).
-//! The shared-memory forward kernel's benchmarks (`..._shared_tiles`) run on GPUs, and on a CPU
+//! The shared-memory kernels' benchmarks (`..._shared_tiles`) run on GPUs, and on a CPU
 //! adapter with `DCGAN_BENCH_SHARED_TILES=1`.
 
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use dcgan::ops::conv::{self, Conv2dOptions, ForwardPath, Geometry};
+use dcgan::ops::conv::{self, Conv2dOptions, ForwardPath, Geometry, InputGradPath};
 use dcgan::ops::linear;
 use dcgan::{AdapterRequest, Gpu, Tensor};
 
@@ -118,34 +118,55 @@ fn bench_conv(c: &mut Criterion) {
         } else {
             ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")
         };
-        bench_op(&mut group, &gpu, &format!("{fwd}_b{b}_{name}"), || {
-            if transposed {
-                conv::input_grad(&dy, &w, Some(&bias_in), &g).unwrap()
-            } else {
-                conv::forward(&x, &w, Some(&bias_out), &g).unwrap()
+        // Each pass on the kernels the engine picks, then (on GPUs, or when asked) on the
+        // shared-memory tiles written for GPUs: on a CPU adapter those run 18x slower than the
+        // register kernels and would add half an hour.
+        for tiles in [false, true] {
+            if tiles && !shared_tiles {
+                continue;
             }
-        });
-        // The forward primitive (a ct's input gradient) on the shared-memory tiles written for
-        // GPUs (`ForwardPath::SharedTiles`); on a CPU adapter only when asked, since there it
-        // runs 18x slower than the register kernel and would add half an hour.
-        if shared_tiles {
-            let fwd_prim = if transposed { dx } else { fwd };
-            let name = format!("{fwd_prim}_b{b}_{name}_shared_tiles");
-            bench_op(&mut group, &gpu, &name, || {
-                let bias = (!transposed).then_some(&bias_out);
-                conv::forward_with(&x, &w, bias, None, &g, ForwardPath::SharedTiles).unwrap()
-            });
+            let (fp, ip, suffix) = if tiles {
+                (
+                    ForwardPath::SharedTiles,
+                    InputGradPath::SharedTiles,
+                    "_shared_tiles",
+                )
+            } else {
+                (ForwardPath::Auto, InputGradPath::Auto, "")
+            };
+            let forward = |bias| conv::forward_with(&x, &w, bias, None, &g, fp).unwrap();
+            let input_grad = |bias| conv::input_grad_with(&dy, &w, bias, None, &g, ip).unwrap();
+            bench_op(
+                &mut group,
+                &gpu,
+                &format!("{fwd}_b{b}_{name}{suffix}"),
+                || {
+                    if transposed {
+                        input_grad(Some(&bias_in))
+                    } else {
+                        forward(Some(&bias_out))
+                    }
+                },
+            );
+            bench_op(
+                &mut group,
+                &gpu,
+                &format!("{dx}_b{b}_{name}{suffix}"),
+                || {
+                    if transposed {
+                        forward(None)
+                    } else {
+                        input_grad(None)
+                    }
+                },
+            );
+            bench_op(
+                &mut group,
+                &gpu,
+                &format!("{dw}_b{b}_{name}{suffix}"),
+                || conv::weight_grad_with(&dy, &x, &g, fp).unwrap(),
+            );
         }
-        bench_op(&mut group, &gpu, &format!("{dx}_b{b}_{name}"), || {
-            if transposed {
-                conv::forward(&x, &w, None, &g).unwrap()
-            } else {
-                conv::input_grad(&dy, &w, None, &g).unwrap()
-            }
-        });
-        bench_op(&mut group, &gpu, &format!("{dw}_b{b}_{name}"), || {
-            conv::weight_grad(&dy, &x, &g).unwrap()
-        });
     }
     group.finish();
 }

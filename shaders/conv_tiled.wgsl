@@ -1,17 +1,24 @@
-// conv_tiled.wgsl: the conv forward primitive (conv2d forward, conv_transpose2d input gradient)
-// as a classic shared-memory tiled implicit GEMM, for GPUs, where workgroup memory is fast and
-// a warp's loads coalesce; llvmpipe gains nothing from it (DESIGN §3a), which is why conv.wgsl
-// keeps one subgroup per workgroup and no shared memory.
-//   y[n,co,oy,ox] = sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci,oy*s+ky-pt,ox*s+kx-pl]
-// GEMM: rows = cout (A = w, contiguous along k), columns = output pixels (B = the im2col view
-// of x, computed on the fly: never stored), k = (ci, ky, kx).
+// conv_tiled.wgsl: the three conv primitives as classic shared-memory tiled implicit GEMMs,
+// for GPUs, where workgroup memory is fast and a warp's loads coalesce; llvmpipe gains nothing
+// from them (DESIGN §3a), which is why conv.wgsl keeps one subgroup per workgroup and no
+// shared memory. Bindings and parameters are conv_common's, bound as for conv.wgsl's kernels.
+//
+//   forward      y[n,co,oy,ox] = sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci,oy*s+ky-pt,ox*s+kx-pl]
+//                rows = cout (A = w), columns = output pixels (B = the im2col view of x),
+//                k = (ci, ky, kx). a = x, b = w. Grid: x = ceil(pixels / 64), y = ceil(cout / 64).
+//   input_grad   per stride phase (grid z, as conv.wgsl): rows = cin (A = the phase's taps of
+//                w), columns = the phase's input pixels, k = (co, the phase's ky, kx); B reads
+//                dy where those taps land. a = dy, b = w. Grid x is sized for phase (0, 0).
+//   weight_grad  rows = cout (A = dy), columns = (ci, ky, kx) (B = x at the tap's offset),
+//                k = (image of split z, oy, ox); writes the split's partial dw, as conv.wgsl.
+//                a = dy, b = x. Grid z = splits.
+//
 // A 16 x 16 workgroup computes a BM x BN = 64 x 64 output tile, each invocation 4 x 4 outputs
 // spread 16 apart (rows lid.y + 16 i, columns lid.x + 16 j), so that neighbouring invocations
 // store neighbouring pixels and read neighbouring shared-memory words. Every BK = 16 steps of k
-// the workgroup stages a 64 x 16 slab of w and a 16 x 64 slab of the im2col view in shared
-// memory, four values an invocation each. Summation order over k is the same for every output,
-// and there are no atomics: results are deterministic.
-// Grid: x = ceil(pixels / 64), y = ceil(cout / 64).
+// the workgroup stages a 64 x 16 slab of A and a 16 x 64 slab of B in shared memory, four
+// values an invocation each. Summation order over k is fixed and there are no atomics:
+// results are deterministic.
 
 //#include conv_common
 //#include epilogue
@@ -20,50 +27,129 @@ const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
+const FORWARD: u32 = 0u;
+const INPUT_GRAD: u32 = 1u;
+const WEIGHT_GRAD: u32 = 2u;
+
 var<workgroup> a_tile: array<f32, 1024>; // [k][m], BK x BM
 var<workgroup> b_tile: array<f32, 1024>; // [k][n], BK x BN
 
-@compute @workgroup_size(16, 16)
-fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let npix = p.batch * p.oh * p.ow;
-    let ohw = p.oh * p.ow;
-    let hw = p.h * p.w;
-    let kk = p.kh * p.kw;
-    let kdim = p.cin * kk;
-    let m0 = wid.y * BM;
-    let n0 = wid.x * BN;
-    var acc = array<f32, 16>();
-    for (var k0 = 0u; k0 < kdim; k0 += BK) {
-        for (var r = 0u; r < 4u; r++) {
-            // w slab: element e = (m, kq), kq fastest, so a warp reads runs of 16 along k.
-            let e = li + 256u * r;
-            let m = e / BK;
-            let kq = e - m * BK;
-            let gm = m0 + m;
-            let gk = k0 + kq;
-            let ok = gm < p.cout && gk < kdim;
-            a_tile[kq * BM + m] = select(0.0, b[select(0u, gm * kdim + gk, ok)], ok);
+// The GEMM one workgroup works on. `kind` is a constant in each entry point, so the switches
+// below fold away when the driver compiles it.
+struct Gemm {
+    kind: u32,
+    m: u32, // rows
+    n: u32, // columns
+    k: u32, // depth
+    // input_grad: the stride phase, its pixel counts, its first taps and taps per axis
+    ph_y: u32,
+    ph_x: u32,
+    qh: u32,
+    qw: u32,
+    ky0: u32,
+    kx0: u32,
+    tkx: u32,
+    // weight_grad: the split's first image
+    n_first: u32,
+}
+
+// A[gm, gk], for gm < m and gk < k.
+fn a_elem(g: Gemm, gm: u32, gk: u32) -> f32 {
+    switch g.kind {
+        case 1u: { // INPUT_GRAD: w[co, ci = gm, ky, kx]
+            let taps = g.k / p.cout;
+            let co = gk / taps;
+            let t = gk - co * taps;
+            let jy = t / g.tkx;
+            let ky = g.ky0 + jy * p.stride;
+            let kx = g.kx0 + (t - jy * g.tkx) * p.stride;
+            return b[((co * p.cin + gm) * p.kh + ky) * p.kw + kx];
         }
-        for (var r = 0u; r < 4u; r++) {
-            // im2col slab: element e = (kq, n), n fastest, so a warp reads neighbouring pixels.
-            let e = li + 256u * r;
-            let kq = e / BN;
-            let n = e - kq * BN;
-            let gk = k0 + kq;
-            let gn = n0 + n;
+        case 2u: { // WEIGHT_GRAD: dy[n, co = gm, oy, ox]
+            let ohw = p.oh * p.ow;
+            let img = g.n_first + gk / ohw;
+            return a[(img * p.cout + gm) * ohw + gk % ohw];
+        }
+        default: { // FORWARD: w[co = gm, (ci, ky, kx) = gk]
+            return b[gm * g.k + gk];
+        }
+    }
+}
+
+// B[gk, gn], for gk < k and gn < n.
+fn b_elem(g: Gemm, gk: u32, gn: u32) -> f32 {
+    switch g.kind {
+        case 1u: { // INPUT_GRAD: dy at the pixel this phase's tap lands on, or 0 outside dy
+            let taps = g.k / p.cout;
+            let co = gk / taps;
+            let t = gk - co * taps;
+            let jy = t / g.tkx;
+            let ky = g.ky0 + jy * p.stride;
+            let kx = g.kx0 + (t - jy * g.tkx) * p.stride;
+            let qhw = g.qh * g.qw;
+            let img = gn / qhw;
+            let qy = (gn - img * qhw) / g.qw;
+            let qx = gn - img * qhw - qy * g.qw;
+            // Exact divisions: ph + pad - k is a multiple of the stride for this phase's taps.
+            let y = i32(qy) + (i32(g.ph_y + p.pad_t) - i32(ky)) / i32(p.stride);
+            let x = i32(qx) + (i32(g.ph_x + p.pad_l) - i32(kx)) / i32(p.stride);
+            let ok = y >= 0 && y < i32(p.oh) && x >= 0 && x < i32(p.ow);
+            let at = ((img * p.cout + co) * p.oh + u32(max(y, 0))) * p.ow + u32(max(x, 0));
+            return select(0.0, a[select(0u, at, ok)], ok);
+        }
+        case 2u: { // WEIGHT_GRAD: x[n, ci, oy * s + ky - pt, ox * s + kx - pl], col gn = (ci, ky, kx)
+            let ohw = p.oh * p.ow;
+            let img = g.n_first + gk / ohw;
+            let r = gk % ohw;
+            let oy = r / p.ow;
+            let kk = p.kh * p.kw;
+            let ci = gn / kk;
+            let t = gn - ci * kk;
+            let ky = t / p.kw;
+            let iy = i32(oy * p.stride + ky) - i32(p.pad_t);
+            let ix = i32((r - oy * p.ow) * p.stride + t - ky * p.kw) - i32(p.pad_l);
+            let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+            let at = ((img * p.cin + ci) * p.h + u32(max(iy, 0))) * p.w + u32(max(ix, 0));
+            return select(0.0, b[select(0u, at, ok)], ok);
+        }
+        default: { // FORWARD: the im2col view of x, k = (ci, ky, kx), columns = output pixels
+            let kk = p.kh * p.kw;
             let ci = gk / kk;
             let t = gk - ci * kk;
             let ky = t / p.kw;
-            let kx = t - ky * p.kw;
+            let ohw = p.oh * p.ow;
             let img = gn / ohw;
             let rem = gn - img * ohw;
             let oy = rem / p.ow;
-            let ox = rem - oy * p.ow;
             let iy = i32(oy * p.stride + ky) - i32(p.pad_t);
-            let ix = i32(ox * p.stride + kx) - i32(p.pad_l);
-            let ok = gk < kdim && gn < npix && iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-            let at = (img * p.cin + ci) * hw + u32(max(iy, 0)) * p.w + u32(max(ix, 0));
-            b_tile[kq * BN + n] = select(0.0, a[select(0u, at, ok)], ok);
+            let ix = i32((rem - oy * p.ow) * p.stride + t - ky * p.kw) - i32(p.pad_l);
+            let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+            let at = ((img * p.cin + ci) * p.h + u32(max(iy, 0))) * p.w + u32(max(ix, 0));
+            return select(0.0, a[select(0u, at, ok)], ok);
+        }
+    }
+}
+
+// This invocation's 4 x 4 outputs of the workgroup's tile (rows m0 + lid.y + 16 i, columns
+// n0 + lid.x + 16 j), summed over all of k in slabs of BK.
+fn tile_product(g: Gemm, m0: u32, n0: u32, lid: vec3<u32>, li: u32) -> array<f32, 16> {
+    var acc = array<f32, 16>();
+    for (var k0 = 0u; k0 < g.k; k0 += BK) {
+        for (var r = 0u; r < 4u; r++) {
+            // A slab: element e = (m, kq), kq fastest, so a warp reads runs of 16 along k.
+            let e = li + 256u * r;
+            let m = e / BK;
+            let kq = e - m * BK;
+            let ok = m0 + m < g.m && k0 + kq < g.k;
+            a_tile[kq * BM + m] = select(0.0, a_elem(g, min(m0 + m, g.m - 1u), min(k0 + kq, g.k - 1u)), ok);
+        }
+        for (var r = 0u; r < 4u; r++) {
+            // B slab: element e = (kq, n), n fastest, so a warp reads neighbouring columns.
+            let e = li + 256u * r;
+            let kq = e / BN;
+            let n = e - kq * BN;
+            let ok = k0 + kq < g.k && n0 + n < g.n;
+            b_tile[kq * BN + n] = select(0.0, b_elem(g, min(k0 + kq, g.k - 1u), min(n0 + n, g.n - 1u)), ok);
         }
         workgroupBarrier();
         for (var kq = 0u; kq < BK; kq++) {
@@ -79,6 +165,23 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         }
         workgroupBarrier();
     }
+    return acc;
+}
+
+fn gemm_of(kind: u32) -> Gemm {
+    return Gemm(kind, 0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u, 1u, 0u);
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let ohw = p.oh * p.ow;
+    var g = gemm_of(FORWARD);
+    g.m = p.cout;
+    g.n = p.batch * ohw;
+    g.k = p.cin * p.kh * p.kw;
+    let m0 = wid.y * BM;
+    let n0 = wid.x * BN;
+    let acc = tile_product(g, m0, n0, lid, li);
     for (var i = 0u; i < 4u; i++) {
         let co = m0 + lid.y + 16u * i;
         if (co < p.cout) {
@@ -86,11 +189,76 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
             if (p.has_bias != 0u) { bv = bias[co]; }
             for (var j = 0u; j < 4u; j++) {
                 let pix = n0 + lid.x + 16u * j;
-                if (pix < npix) {
+                if (pix < g.n) {
                     let img = pix / ohw;
                     out[(img * p.cout + co) * ohw + pix - img * ohw] = epilogue(acc[i * 4u + j] + bv);
                 }
             }
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let phase = stride_phase(wid.z);
+    let s = p.stride;
+    var g = gemm_of(INPUT_GRAD);
+    g.ph_y = phase.x;
+    g.ph_x = phase.y;
+    g.qh = phase.z;
+    g.qw = phase.w;
+    g.m = p.cin;
+    g.n = p.batch * g.qh * g.qw;
+    let n0 = wid.x * BN;
+    // A smaller phase than (0, 0) leaves the end of the grid idle: the whole workgroup
+    // returns, before any barrier.
+    if (n0 >= g.n) { return; }
+    // Taps that reach this phase: ky = (ph_y + pt) mod s, then every s-th (likewise x).
+    g.ky0 = (g.ph_y + p.pad_t) % s;
+    g.kx0 = (g.ph_x + p.pad_l) % s;
+    let tky = select(0u, (p.kh - g.ky0 + s - 1u) / s, g.ky0 < p.kh);
+    g.tkx = select(0u, (p.kw - g.kx0 + s - 1u) / s, g.kx0 < p.kw);
+    g.k = p.cout * tky * g.tkx;
+    let m0 = wid.y * BM;
+    var acc = array<f32, 16>();
+    if (g.k > 0u) { acc = tile_product(g, m0, n0, lid, li); }
+    let qhw = g.qh * g.qw;
+    for (var i = 0u; i < 4u; i++) {
+        let ci = m0 + lid.y + 16u * i;
+        if (ci < p.cin) {
+            var bv = 0.0;
+            if (p.has_bias != 0u) { bv = bias[ci]; }
+            for (var j = 0u; j < 4u; j++) {
+                let pix = n0 + lid.x + 16u * j;
+                if (pix < g.n) {
+                    let img = pix / qhw;
+                    let qy = (pix - img * qhw) / g.qw;
+                    let qx = pix - img * qhw - qy * g.qw;
+                    let iy = qy * s + g.ph_y;
+                    let ix = qx * s + g.ph_x;
+                    out[((img * p.cin + ci) * p.h + iy) * p.w + ix] = epilogue(acc[i * 4u + j] + bv);
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    var g = gemm_of(WEIGHT_GRAD);
+    g.m = p.cout;
+    g.n = p.cin * p.kh * p.kw;
+    g.n_first = wid.z * p.split;
+    g.k = (min(g.n_first + p.split, p.batch) - g.n_first) * p.oh * p.ow;
+    let m0 = wid.y * BM;
+    let n0 = wid.x * BN;
+    let acc = tile_product(g, m0, n0, lid, li);
+    let zofs = wid.z * p.cout * g.n;
+    for (var i = 0u; i < 4u; i++) {
+        let co = m0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j++) {
+            let col = n0 + lid.x + 16u * j;
+            if (co < p.cout && col < g.n) { out[zofs + co * g.n + col] = acc[i * 4u + j]; }
         }
     }
 }

@@ -418,13 +418,14 @@ fn conv_refuses_to_fuse_a_negative_slope() {
     assert!(conv2d_activation(&tape, &x, &w, None, Conv2dOptions::valid(1), act).is_err());
 }
 
-/// The input gradient by both paths (direct per-phase kernel, GEMM + col2im), each in both
-/// GEMM orientations of col2im, with bias and a fused activation, against the f64 definition.
+/// The input gradient by every path (direct per-phase kernel, GEMM + col2im in both GEMM
+/// orientations, the shared-memory tiles), with bias and a fused activation, against the f64
+/// definition.
 #[test]
 fn input_gradient_paths_agree_with_the_reference() {
     use dcgan::ops::conv::{input_grad_with, Geometry, InputGradPath};
     let gpu = gpu();
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 4] = [
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 6] = [
         // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels
         (
             [3, 3, 10, 8],
@@ -441,6 +442,15 @@ fn input_gradient_paths_agree_with_the_reference() {
         ),
         // a single output pixel
         ([3, 5, 4, 4], [2, 5, 4, 4], Conv2dOptions::valid(1)),
+        // k 2, stride 3: the phases at offset 2 get no taps at all (dx is the bias there)
+        ([2, 3, 8, 7], [4, 3, 2, 2], Conv2dOptions::valid(3)),
+        // more input channels and phase pixels than one 64 x 64 shared-memory tile holds, and
+        // a depth (cout x the phase's taps) that is no multiple of its 16-deep slabs
+        (
+            [3, 67, 13, 11],
+            [9, 67, 3, 3],
+            Conv2dOptions::new(2, [1, 1, 0, 2]),
+        ),
     ];
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
@@ -461,7 +471,11 @@ fn input_gradient_paths_agree_with_the_reference() {
             .collect();
         for &subgroups in &families {
             gpu.set_subgroups(subgroups);
-            for path in [InputGradPath::Direct, InputGradPath::Col2im] {
+            for path in [
+                InputGradPath::Direct,
+                InputGradPath::Col2im,
+                InputGradPath::SharedTiles,
+            ] {
                 let got = input_grad_with(
                     &tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]),
                     &tensor(&gpu, &w, &ws),
@@ -540,5 +554,59 @@ fn conv_forward_on_shared_memory_tiles_matches_reference() {
             ATOL,
             RTOL,
         );
+    }
+}
+
+/// The weight gradient on the register kernels and on the shared-memory tiles (which split
+/// the batch into partial sums as well), against the f64 definition: rows (cout) and columns
+/// (cin x taps) over one 64 x 64 tile, depths (images x output pixels) no multiple of 16.
+#[test]
+fn weight_gradient_paths_agree_with_the_reference() {
+    use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
+    let gpu = gpu();
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 4] = [
+        (
+            [3, 3, 10, 8],
+            [7, 3, 5, 5],
+            Conv2dOptions::same(10, 8, 5, 2),
+        ),
+        (
+            [5, 6, 9, 11],
+            [70, 6, 3, 4],
+            Conv2dOptions::new(1, [1, 0, 2, 1]),
+        ),
+        (
+            [2, 4, 11, 9],
+            [3, 4, 4, 3],
+            Conv2dOptions::new(3, [2, 1, 0, 2]),
+        ),
+        ([3, 5, 4, 4], [2, 5, 4, 4], Conv2dOptions::valid(1)),
+    ];
+    let mut families = vec![false];
+    if gpu.subgroup_size().is_some() {
+        families.push(true);
+    }
+    for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let mut rng = Rng::new(90 + i as u64);
+        let x = rng.vec(xs.iter().product());
+        let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
+        let w0 = vec![0.0; ws.iter().product()];
+        let want = conv_reference(&g, &to64(&x), &to64(&w0), &to64(&dy))[2].clone();
+        for &subgroups in &families {
+            gpu.set_subgroups(subgroups);
+            for path in [WeightGradPath::Registers, WeightGradPath::SharedTiles] {
+                let got = weight_grad_with(
+                    &tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]),
+                    &tensor(&gpu, &x, &xs),
+                    &g,
+                    path,
+                )
+                .unwrap();
+                assert_eq!(got.shape(), ws);
+                let what = format!("case {i} {path:?} (subgroups {subgroups})");
+                assert_close(&what, &got.to_vec().unwrap(), &want, ATOL, RTOL);
+            }
+        }
     }
 }

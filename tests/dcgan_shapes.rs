@@ -1,12 +1,15 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
-//! fast path), the portable kernels (the plain one) and the shared-memory forward kernel (for
-//! GPUs) against an f64 reference written from the definition, and against each other, to 1e-4
-//! of the output's largest magnitude.
+//! fast path), the portable kernels (the plain one) and the shared-memory kernels (for GPUs)
+//! against an f64 reference written from the definition, and against each other, to 1e-4 of
+//! the output's largest magnitude.
 
 mod common;
 
 use common::*;
-use dcgan::ops::conv::{forward, forward_with, input_grad, weight_grad, ForwardPath, Geometry};
+use dcgan::ops::conv::{
+    forward, forward_with, input_grad, input_grad_with, weight_grad, weight_grad_with, ForwardPath,
+    Geometry, InputGradPath, WeightGradPath,
+};
 use dcgan::ops::Conv2dOptions;
 use dcgan::{Gpu, Tensor};
 
@@ -71,24 +74,35 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
         }
         results.push(got);
     }
-    // The shared-memory forward kernel (for GPUs), on whatever adapter runs the tests.
+    // The shared-memory kernels (for GPUs), on whatever adapter runs the tests.
     gpu.set_subgroups(true);
-    let (xt, wt) = (
+    let (xt, wt, dyt) = (
         Tensor::from_slice(gpu, &x, &xs).unwrap(),
         Tensor::from_slice(gpu, &w, &ws).unwrap(),
+        Tensor::from_slice(gpu, &dy, &ys).unwrap(),
     );
-    let tiled = forward_with(&xt, &wt, None, None, g, ForwardPath::SharedTiles).unwrap();
-    let tiled = tiled.to_vec().unwrap();
-    assert_rel(
-        &format!("{name} forward (shared tiles) vs f64"),
-        &tiled,
-        &want[0],
-    );
-    assert_rel(
-        &format!("{name} forward: shared tiles vs register kernel"),
-        &tiled,
-        &to64(&results[0][0]),
-    );
+    let tiled = [
+        forward_with(&xt, &wt, None, None, g, ForwardPath::SharedTiles),
+        input_grad_with(&dyt, &wt, None, None, g, InputGradPath::SharedTiles),
+        weight_grad_with(&dyt, &xt, g, WeightGradPath::SharedTiles),
+    ];
+    for (k, (prim, got)) in ["forward", "input_grad", "weight_grad"]
+        .iter()
+        .zip(tiled)
+        .enumerate()
+    {
+        let got = got.unwrap().to_vec().unwrap();
+        assert_rel(
+            &format!("{name} {prim} (shared tiles) vs f64"),
+            &got,
+            &want[k],
+        );
+        assert_rel(
+            &format!("{name} {prim}: shared tiles vs register kernel"),
+            &got,
+            &to64(&results[0][k]),
+        );
+    }
     if let [fast, plain] = &results[..] {
         for (k, prim) in ["forward", "input_grad", "weight_grad"].iter().enumerate() {
             assert_rel(

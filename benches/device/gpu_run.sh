@@ -40,7 +40,7 @@ for tile in default tiled 32x8 64x4 portable; do
   [ $(el) -gt $(( DEADLINE - 140 )) ] && break
   case $tile in
     default) envs="" ;;
-    tiled) envs="DCGAN_CONV_TILED=1" ;; # the shared-memory forward kernel, unmeasured on a GPU so far
+    tiled) envs="DCGAN_CONV_TILED=1" ;; # the shared-memory kernels of all three conv primitives, unmeasured on a GPU so far
     portable) envs="DCGAN_PORTABLE=1" ;;
     *) envs="DCGAN_CONV_TILE=$tile" ;;
   esac

@@ -252,11 +252,11 @@ pub fn forward_act(
     forward_with(x, w, bias, act, g, ForwardPath::Auto)
 }
 
-/// How primitive 1 is computed.
+/// How primitive 1 (and, by `WeightGradPath`, primitive 3) is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForwardPath {
     /// `SharedTiles` where `DCGAN_CONV_TILED=1` asks for it, else `Registers`. The shared-memory
-    /// kernel is written for GPUs but not yet measured on one, so nothing picks it unasked.
+    /// kernels are written for GPUs but not yet measured on one, so nothing picks them unasked.
     Auto,
     /// The register-tiled kernel of the adapter's family (`conv.wgsl`, `conv_portable.wgsl`).
     Registers,
@@ -265,9 +265,37 @@ pub enum ForwardPath {
     SharedTiles,
 }
 
+/// Primitive 3 chooses between the same kernels as primitive 1.
+pub type WeightGradPath = ForwardPath;
+
+impl ForwardPath {
+    fn shared_tiles(self) -> bool {
+        match self {
+            ForwardPath::Auto => tiled_requested(),
+            ForwardPath::Registers => false,
+            ForwardPath::SharedTiles => true,
+        }
+    }
+}
+
+/// `DCGAN_CONV_TILED=1`: every conv primitive on the shared-memory kernels of
+/// `conv_tiled.wgsl` (the input gradient where it would take the direct path).
 fn tiled_requested() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var("DCGAN_CONV_TILED").is_ok_and(|v| v == "1"))
+}
+
+/// The grid of a `conv_tiled.wgsl` GEMM: 64 x 64 output tiles, x along the columns.
+fn tiled_grid(gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
+    let (x, y) = (cols.div_ceil(64), rows.div_ceil(64));
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if x > max || y > max {
+        return Err(Error::Shape(format!(
+            "a {rows} x {cols} conv GEMM needs {x} x {y} workgroups; the adapter allows {max} \
+             per dimension"
+        )));
+    }
+    Ok([x as u32, y as u32, 1])
 }
 
 /// Primitive 1 on the chosen kernel.
@@ -282,23 +310,10 @@ pub fn forward_with(
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
     let cols = g.batch * g.oh * g.ow;
-    let tiled = match path {
-        ForwardPath::Auto => tiled_requested(),
-        ForwardPath::Registers => false,
-        ForwardPath::SharedTiles => true,
-    };
-    let (spec, grid) = if tiled {
-        let (x, y) = (cols.div_ceil(64), g.cout.div_ceil(64));
-        let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-        if x > max || y > max {
-            return Err(Error::Shape(format!(
-                "conv of {cols} pixels x {} channels needs {x} x {y} workgroups; the adapter allows {max} a dimension",
-                g.cout
-            )));
-        }
+    let (spec, grid) = if path.shared_tiles() {
         (
             crate::gpu::KernelSpec::new("conv_tiled", "conv2d_forward"),
-            [x as u32, y as u32, 1],
+            tiled_grid(gpu, g.cout, cols)?,
         )
     } else {
         let plan = Plan::new(gpu, g.cout);
@@ -347,7 +362,8 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
 /// How primitive 2 is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputGradPath {
-    /// `Col2im` where `Direct` would waste most of its work, else `Direct`.
+    /// `Col2im` where `Direct` would waste most of its work, else `Direct` (`SharedTiles` in
+    /// its place when `DCGAN_CONV_TILED=1`).
     Auto,
     /// One implicit-GEMM dispatch, a grid z slice per stride phase, each input pixel gathering
     /// its taps.
@@ -355,6 +371,8 @@ pub enum InputGradPath {
     /// A GEMM of the weights with dy over (image, output pixel), then a gather of the taps
     /// that reach each input pixel.
     Col2im,
+    /// `Direct`'s phases and taps on `conv_tiled.wgsl`'s shared-memory tiles.
+    SharedTiles,
 }
 
 impl Geometry {
@@ -400,31 +418,30 @@ pub fn input_grad_with(
     path: InputGradPath,
 ) -> Result<Tensor> {
     let gpu = dy.gpu();
-    let col2im = match path {
-        InputGradPath::Auto => g.prefers_col2im(gpu),
-        InputGradPath::Direct => false,
-        InputGradPath::Col2im => true,
+    let path = match path {
+        InputGradPath::Auto if g.prefers_col2im(gpu) => InputGradPath::Col2im,
+        InputGradPath::Auto if tiled_requested() => InputGradPath::SharedTiles,
+        InputGradPath::Auto => InputGradPath::Direct,
+        p => p,
     };
-    if col2im {
+    if path == InputGradPath::Col2im {
         return input_grad_col2im(dy, w, bias, act, g);
     }
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let s = g.opts.stride;
-    let plan = Plan::new(gpu, g.cin);
     // One dispatch for all s x s phases (grid z), x sized for phase (0, 0), the largest.
     let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);
-    let mut grid = plan.grid(gpu, g.cin, cols)?;
+    let (spec, mut grid) = if path == InputGradPath::SharedTiles {
+        (
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_input_grad"),
+            tiled_grid(gpu, g.cin, cols)?,
+        )
+    } else {
+        let plan = Plan::new(gpu, g.cin);
+        (plan.spec("conv2d_input_grad"), plan.grid(gpu, g.cin, cols)?)
+    };
     grid[2] = (s.min(g.h) * s.min(g.w)) as u32;
-    dispatch_with_epilogue(
-        &plan.spec("conv2d_input_grad"),
-        g,
-        dy,
-        w,
-        bias,
-        act,
-        &dx,
-        grid,
-    )?;
+    dispatch_with_epilogue(&spec, g, dy, w, bias, act, &dx, grid)?;
     Ok(dx)
 }
 
@@ -497,30 +514,52 @@ fn input_grad_col2im(
 /// batch is split into enough parts to keep every core busy; the partial sums are then added
 /// in a fixed order, so the result is the same on every run.
 pub fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
+    weight_grad_with(dy, x, g, WeightGradPath::Auto)
+}
+
+/// Primitive 3 on the chosen kernel.
+pub fn weight_grad_with(
+    dy: &Tensor,
+    x: &Tensor,
+    g: &Geometry,
+    path: WeightGradPath,
+) -> Result<Tensor> {
     let gpu = dy.gpu();
     let shape = [g.cout, g.cin, g.kh, g.kw];
-    let plan = Plan::new(gpu, g.cout);
     let cols = g.cin * g.kh * g.kw;
-    let mut grid = plan.grid(gpu, g.cout, cols)?;
+    let (spec, mut grid, split_batch) = if path.shared_tiles() {
+        (
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_weight_grad"),
+            tiled_grid(gpu, g.cout, cols)?,
+            true,
+        )
+    } else {
+        let plan = Plan::new(gpu, g.cout);
+        let split = matches!(plan, Plan::Subgroup { .. });
+        (
+            plan.spec("conv2d_weight_grad"),
+            plan.grid(gpu, g.cout, cols)?,
+            split,
+        )
+    };
     let mut p = g.params();
-    let splits = match plan {
-        Plan::Subgroup { .. } => {
-            let groups = (grid[0] * grid[1]) as usize;
-            let want: usize = if gpu.info().device_type == wgpu::DeviceType::Cpu {
-                16
-            } else {
-                512
-            };
-            let per = g.batch.div_ceil(want.div_ceil(groups).clamp(1, g.batch));
-            p.split = per as u32;
-            g.batch.div_ceil(per)
-        }
-        Plan::Portable(_) => 1,
+    let splits = if split_batch {
+        let groups = (grid[0] * grid[1]) as usize;
+        let want: usize = if gpu.info().device_type == wgpu::DeviceType::Cpu {
+            16
+        } else {
+            512
+        };
+        let per = g.batch.div_ceil(want.div_ceil(groups).clamp(1, g.batch));
+        p.split = per as u32;
+        g.batch.div_ceil(per)
+    } else {
+        1
     };
     grid[2] = splits as u32;
     let dw = Tensor::uninit(gpu, &[splits * g.cout, g.cin, g.kh, g.kw])?;
     gpu.dispatch(
-        &plan.spec("conv2d_weight_grad"),
+        &spec,
         bytemuck::bytes_of(&p),
         &[(1, dy.bind()), (2, x.bind()), (4, dw.bind())],
         grid,
