@@ -26,9 +26,11 @@ pub struct Summary {
     pub gemm_gflops: f64,
     pub efficiency: f64,
     pub dispatches_per_step: u64,
-    /// Command buffers submitted in one step (uploads of the batch and latents, the step, and
-    /// the loss readback each end one).
+    /// Command buffers submitted in one step.
     pub submits_per_step: u64,
+    /// Copies to the host over all timed steps: the steps' reports stay on the GPU and are read
+    /// once at the end, as training reads them at log intervals.
+    pub readbacks: u64,
     /// Bind groups created in one step; the rest came from the cache.
     pub bind_groups_created_per_step: u64,
     pub peak_bytes: u64,
@@ -125,18 +127,33 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
         .collect();
     let real = Tensor::from_slice(gpu, &real_data, &[batch, 3, IMAGE, IMAGE])?;
     gan.train_step(&real)?; // compiles every kernel
-    let mut times = Vec::new();
-    let (mut dispatches, mut submits, mut bind_groups) = (0, 0, 0);
     gpu.pool().reset_peak();
-    for _ in 0..iterations.max(1) {
-        gpu.reset_stats();
-        let t = Instant::now();
-        gan.train_step(&real)?;
-        gpu.sync()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        let st = gpu.stats();
-        (dispatches, submits, bind_groups) = (st.dispatches, st.submits, st.bind_groups_created);
+    gpu.reset_stats();
+    // Back to back, as training runs them: each step is submitted while the one before it
+    // runs, and timed from that one's completion to its own.
+    let n = iterations.max(1);
+    let mut times = Vec::new();
+    let mut t = Instant::now();
+    let mut previous = None;
+    for _ in 0..n {
+        let mark = gan.record_step(&real)?;
+        if let Some(m) = previous.replace(mark) {
+            gpu.wait_for(&m)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            t = Instant::now();
+        }
     }
+    gpu.wait_for(&previous.expect("at least one step"))?;
+    times.push(t.elapsed().as_secs_f64() * 1e3);
+    let reports = gan.read_stats()?;
+    if let Some((i, s)) = reports.iter().find(|(_, s)| !s.d_loss.is_finite()) {
+        return Err(crate::Error::Gpu(format!(
+            "bench step {i} computed a loss that is not finite ({s:?}): the kernels are wrong \
+             on this adapter"
+        )));
+    }
+    let st = gpu.stats();
+    let per_step = |v: u64| v / n as u64;
     let peak = gpu.pool().peak_bytes();
     let mut breakdown = Vec::new();
     if gpu.has_timestamps() {
@@ -169,9 +186,10 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
             step_gflops,
             gemm_gflops: gemm,
             efficiency: step_gflops / gemm,
-            dispatches_per_step: dispatches,
-            submits_per_step: submits,
-            bind_groups_created_per_step: bind_groups,
+            dispatches_per_step: per_step(st.dispatches),
+            submits_per_step: per_step(st.submits),
+            readbacks: st.readbacks,
+            bind_groups_created_per_step: per_step(st.bind_groups_created),
             peak_bytes: peak,
             step_macs: macs,
         },

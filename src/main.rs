@@ -376,6 +376,10 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
             println!("dispatches/step:     {}", s.dispatches_per_step);
             println!("submits/step:        {}", s.submits_per_step);
             println!(
+                "readbacks:           {} in {} steps (reports stay on the GPU until read)",
+                s.readbacks, iterations
+            );
+            println!(
                 "bind groups/step:    {} created, {} reused",
                 s.bind_groups_created_per_step,
                 s.dispatches_per_step

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +15,11 @@ use crate::gpu::Gpu;
 use crate::model::IMAGE;
 use crate::optim::AdamConfig;
 use crate::tensor::Tensor;
-use crate::train::{batch_plan, Gan, TrainConfig};
+use crate::train::{batch_plan, Gan, TrainConfig, STATS_RING};
 use crate::viz;
+
+/// How often at most a run reads its steps' reports (losses, scores) back from the GPU.
+const READ_EVERY: Duration = Duration::from_secs(1);
 
 /// Every option of a run, saved as config.json and inside each checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -278,6 +281,17 @@ pub fn train(
     let real = Tensor::uninit(gpu, &[cfg.batch_size, 3, IMAGE, IMAGE])
         .map_err(|e| RunError::fail(e.to_string()))?;
     let fault = injected_fault();
+    let fail_at = |i: u64| {
+        let note = stopped_note(&ckpt_dir, out);
+        move |e: crate::Error| RunError::fail(format!("iteration {i}: {e}; {note}"))
+    };
+    // The host runs one step ahead: it submits a step, then waits for the one before, so the
+    // GPU has the next step queued while the host records. The steps' reports stay on the GPU
+    // until they are read, one readback for many steps, at most every READ_EVERY and whenever
+    // the model itself is read (previews, checkpoints, the end, an interrupt).
+    let mut in_flight: Option<(u64, crate::gpu::Mark)> = None;
+    let mut finished_at: std::collections::VecDeque<f64> = Default::default();
+    let mut last_read = Instant::now();
     while gan.step < cfg.iterations {
         let (it, mut data) = batches
             .recv()
@@ -289,76 +303,89 @@ pub fn train(
             Some(Fault::DeviceLost(n)) if n == next => gpu.simulate_device_loss(),
             _ => {}
         }
-        let s = real
+        let mark = real
             .write(&data)
-            .and_then(|_| gan.train_step(&real))
-            .map_err(|e| {
-                RunError::fail(format!(
-                    "iteration {next}: {e}; {}",
-                    stopped_note(&ckpt_dir, out)
-                ))
-            })?;
+            .and_then(|_| gan.record_step(&real))
+            .map_err(fail_at(next))?;
+        if let Some((prev, m)) = in_flight.replace((next, mark)) {
+            gpu.wait_for(&m).map_err(fail_at(prev))?;
+            finished_at.push_back(start.elapsed().as_secs_f64());
+        }
         let i = gan.step;
-        if ![s.d_loss, s.g_loss, s.d_score, s.g_score]
-            .iter()
-            .all(|v| v.is_finite())
+        let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
+        let preview = i == 1 || i % cfg.preview_every == 0 || i == cfg.iterations;
+        let checkpoint = (cfg.checkpoint_every > 0 && i % cfg.checkpoint_every == 0)
+            || i == cfg.iterations
+            || interrupted;
+        if !(preview
+            || checkpoint
+            || gan.unread_stats() >= STATS_RING / 2
+            || last_read.elapsed() >= READ_EVERY)
         {
-            return Err(RunError::fail(format!(
-                "iteration {i}: loss is not finite (D {}, G {}); {}",
-                s.d_loss,
-                s.g_loss,
-                stopped_note(&ckpt_dir, out)
-            )));
+            continue;
         }
-        let elapsed = start.elapsed().as_secs_f64();
-        let ips = ((i - first) as usize * cfg.batch_size) as f64 / elapsed.max(1e-9);
-        let line = MetricsLine {
-            iteration: i,
-            epoch: (i - 1) / per_epoch.max(1) + 1,
-            d_loss: s.d_loss,
-            g_loss: s.g_loss,
-            d_score: s.d_score,
-            g_score: s.g_score,
-            elapsed_s: elapsed,
-            images_per_s: ips,
-        };
-        writeln!(metrics, "{}", serde_json::to_string(&line).unwrap())
-            .map_err(io(&metrics_path))?;
-        hist_i.push(i);
-        hist_d.push(s.d_score);
-        hist_g.push(s.g_score);
-        let msg = format!(
-            "epoch {} D {:.3} G {:.3} {:.1} img/s",
-            line.epoch, s.d_score, s.g_score, ips
-        );
-        match &progress {
-            Some(pb) => {
-                pb.set_position(i);
-                pb.set_message(msg);
+        let reports = gan.read_stats().map_err(fail_at(i))?;
+        in_flight = None;
+        finished_at.push_back(start.elapsed().as_secs_f64());
+        last_read = Instant::now();
+        for (j, s) in reports {
+            let elapsed = finished_at.pop_front().expect("a finish time per step");
+            if ![s.d_loss, s.g_loss, s.d_score, s.g_score]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return Err(RunError::fail(format!(
+                    "iteration {j}: loss is not finite (D {}, G {}); {}",
+                    s.d_loss,
+                    s.g_loss,
+                    stopped_note(&ckpt_dir, out)
+                )));
             }
-            None if last_log.elapsed().as_secs_f64() >= 5.0 || i == cfg.iterations => {
-                let per_iteration = elapsed / (i - first).max(1) as f64;
-                let eta = per_iteration * cfg.iterations.saturating_sub(i) as f64;
-                eprintln!(
-                    "iteration {i}/{} {msg} elapsed {} ETA {}",
-                    cfg.iterations,
-                    clock(elapsed),
-                    clock(eta)
-                );
-                last_log = Instant::now();
+            let ips = ((j - first) as usize * cfg.batch_size) as f64 / elapsed.max(1e-9);
+            let line = MetricsLine {
+                iteration: j,
+                epoch: (j - 1) / per_epoch.max(1) + 1,
+                d_loss: s.d_loss,
+                g_loss: s.g_loss,
+                d_score: s.d_score,
+                g_score: s.g_score,
+                elapsed_s: elapsed,
+                images_per_s: ips,
+            };
+            writeln!(metrics, "{}", serde_json::to_string(&line).unwrap())
+                .map_err(io(&metrics_path))?;
+            hist_i.push(j);
+            hist_d.push(s.d_score);
+            hist_g.push(s.g_score);
+            let msg = format!(
+                "epoch {} D {:.3} G {:.3} {:.1} img/s",
+                line.epoch, s.d_score, s.g_score, ips
+            );
+            match &progress {
+                Some(pb) => {
+                    pb.set_position(j);
+                    pb.set_message(msg);
+                }
+                None if last_log.elapsed().as_secs_f64() >= 5.0 || j == cfg.iterations => {
+                    let per_iteration = elapsed / (j - first).max(1) as f64;
+                    let eta = per_iteration * cfg.iterations.saturating_sub(j) as f64;
+                    eprintln!(
+                        "iteration {j}/{} {msg} elapsed {} ETA {}",
+                        cfg.iterations,
+                        clock(elapsed),
+                        clock(eta)
+                    );
+                    last_log = Instant::now();
+                }
+                None => {}
             }
-            None => {}
         }
-        if i == 1 || i % cfg.preview_every == 0 || i == cfg.iterations {
+        if preview {
             write_preview(&gan, &prev_dir, i)?;
             viz::save_scores(&hist_i, &hist_d, &hist_g, &out.join("scores.png"))
                 .map_err(RunError::fail)?;
         }
-        let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
-        if (cfg.checkpoint_every > 0 && i % cfg.checkpoint_every == 0)
-            || i == cfg.iterations
-            || interrupted
-        {
+        if checkpoint {
             checkpoint::save(&gan, &config_text, &ckpt_dir, cfg.keep_checkpoints)
                 .map_err(RunError::fail)?;
         }

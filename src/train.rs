@@ -70,8 +70,11 @@ pub fn batch_plan(
     (idx, flips, epoch)
 }
 
+/// Steps whose reports the GPU holds before the host must read them (`Gan::read_stats`).
+pub const STATS_RING: u64 = 256;
+
 /// What one step measured.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
     pub d_loss: f32,
     pub g_loss: f32,
@@ -94,11 +97,12 @@ pub struct Gan {
     /// BCE targets for the fakes: 0 in D's loss, 1 in G's (made once, not uploaded each step).
     zeros: Tensor,
     ones: Tensor,
+    /// Each step's losses and scores, [STATS_RING, 4], record (step - 1) % STATS_RING: the
+    /// host reads them at log intervals, not after every step.
+    stats: Tensor,
+    /// Steps recorded since `stats` was last read.
+    stats_pending: u64,
     pub cfg: TrainConfig,
-}
-
-fn sigmoid(x: f32) -> f64 {
-    1.0 / (1.0 + (-(x as f64)).exp())
 }
 
 impl Gan {
@@ -119,12 +123,27 @@ impl Gan {
             fixed_z: Tensor::from_slice(gpu, &z, &[25, LATENT])?,
             zeros: Tensor::zeros(gpu, &[cfg.batch])?,
             ones: Tensor::full(gpu, 1.0, &[cfg.batch])?,
+            stats: Tensor::zeros(gpu, &[STATS_RING as usize, ops::scores::RECORD])?,
+            stats_pending: 0,
             cfg,
         })
     }
 
-    /// One iteration on a real batch [B, 3, 64, 64] in [-1, 1].
+    /// One iteration on a real batch [B, 3, 64, 64] in [-1, 1], waiting for its report.
     pub fn train_step(&mut self, real: &Tensor) -> Result<StepStats> {
+        self.record_step(real)?;
+        let (_, last) = self.read_stats()?.pop().expect("the step just recorded");
+        Ok(last)
+    }
+
+    /// One iteration, submitted but not waited for: the GPU may still be running it when this
+    /// returns (`Gpu::submit`'s mark says when it is done). Its report stays on the GPU until
+    /// `read_stats`, which must come at least every `STATS_RING` steps.
+    pub fn record_step(&mut self, real: &Tensor) -> Result<crate::gpu::Mark> {
+        assert!(
+            self.stats_pending < STATS_RING,
+            "{STATS_RING} step reports unread: read_stats first"
+        );
         let gpu = self.gpu.clone();
         let b = self.cfg.batch;
         let it = self.step;
@@ -181,26 +200,46 @@ impl Gan {
         self.g_opt
             .step(t, &take(self.g.params(), &g_vars, &mut g_grads)?)?;
 
-        // One readback a step: both logit vectors and both losses.
-        let mut host = Tensor::to_vec_many(&[
+        ops::scores::step_scores(
             &logits_real.value,
             &logits_fake.value,
             &d_loss.value,
             &g_loss.value,
-        ])?;
-        let (g_loss_v, d_loss_v) = (host.pop().unwrap()[0], host.pop().unwrap()[0]);
-        let (lf, lr) = (host.pop().unwrap(), host.pop().unwrap());
-        let mean = |v: &[f32], f: &dyn Fn(f32) -> f64| {
-            v.iter().map(|&x| f(x)).sum::<f64>() / v.len() as f64
-        };
-        let real_score = mean(&lr, &sigmoid);
-        let fake_score = mean(&lf, &sigmoid);
-        Ok(StepStats {
-            d_loss: d_loss_v,
-            g_loss: g_loss_v,
-            d_score: ((real_score + (1.0 - fake_score)) / 2.0) as f32,
-            g_score: fake_score as f32,
-        })
+            &self.stats,
+            ((t - 1) % STATS_RING) as usize,
+        )?;
+        self.stats_pending += 1;
+        let mark = gpu.submit();
+        gpu.check()?;
+        Ok(mark)
+    }
+
+    /// Steps recorded since the last `read_stats`.
+    pub fn unread_stats(&self) -> u64 {
+        self.stats_pending
+    }
+
+    /// The reports of the steps since the last call, oldest first, as (iteration, stats): one
+    /// readback, which waits for every step recorded so far.
+    pub fn read_stats(&mut self) -> Result<Vec<(u64, StepStats)>> {
+        if self.stats_pending == 0 {
+            return Ok(Vec::new());
+        }
+        let ring = self.stats.to_vec()?;
+        let out = (self.step + 1 - self.stats_pending..=self.step)
+            .map(|i| {
+                let r = &ring[((i - 1) % STATS_RING) as usize * ops::scores::RECORD..];
+                let stats = StepStats {
+                    d_loss: r[0],
+                    g_loss: r[1],
+                    d_score: r[2],
+                    g_score: r[3],
+                };
+                (i, stats)
+            })
+            .collect();
+        self.stats_pending = 0;
+        Ok(out)
     }
 
     /// G in inference mode on the fixed latents: [25, 3, 64, 64] in [-1, 1].

@@ -412,3 +412,35 @@ fn reshape_shares_the_buffer() {
     assert_eq!(r.to_vec().unwrap(), t.to_vec().unwrap());
     assert!(t.reshape(&[4, 2]).is_err());
 }
+
+/// A step's report record (losses, D and G scores) lands in its own slot of the ring and
+/// nowhere else, with the scores of the f64 definition; logits past one workgroup's 256, and
+/// large ones (where a naive sigmoid overflows).
+#[test]
+fn step_scores_fill_their_ring_slot_with_the_reference_values() {
+    use dcgan::ops::scores::{cpu, step_scores, RECORD};
+    let gpu = gpu();
+    let mut rng = Rng::new(77);
+    let n = 300;
+    let mut real: Vec<f32> = rng.vec(n).iter().map(|v| v * 6.0).collect();
+    real[7] = 120.0;
+    let mut fake: Vec<f32> = rng.vec(n).iter().map(|v| v * 6.0).collect();
+    fake[11] = -120.0;
+    let slots = 8;
+    let ring = Tensor::zeros(&gpu, &[slots, RECORD]).unwrap();
+    let (d, g) = (tensor(&gpu, &[0.75], &[1]), tensor(&gpu, &[1.5], &[1]));
+    let (rt, ft) = (tensor(&gpu, &real, &[n]), tensor(&gpu, &fake, &[n]));
+    step_scores(&rt, &ft, &d, &g, &ring, 5).unwrap();
+    step_scores(&ft, &rt, &g, &d, &ring, 0).unwrap();
+    let got = ring.to_vec().unwrap();
+    let mut want = vec![0.0f64; slots * RECORD];
+    want[5 * RECORD..6 * RECORD].copy_from_slice(&cpu::step_scores(
+        &to64(&real),
+        &to64(&fake),
+        0.75,
+        1.5,
+    ));
+    want[..RECORD].copy_from_slice(&cpu::step_scores(&to64(&fake), &to64(&real), 1.5, 0.75));
+    assert_close("step scores ring", &got, &want, ATOL, RTOL);
+    assert!(step_scores(&rt, &ft, &d, &g, &ring, slots).is_err());
+}

@@ -58,6 +58,7 @@ fn source(file: &str) -> &'static str {
         "dropout" => include_str!("../../shaders/dropout.wgsl"),
         "loss" => include_str!("../../shaders/loss.wgsl"),
         "adam" => include_str!("../../shaders/adam.wgsl"),
+        "scores" => include_str!("../../shaders/scores.wgsl"),
         "col2im" => include_str!("../../shaders/col2im.wgsl"),
         "epilogue" => include_str!("../../shaders/epilogue.wgsl"),
         other => panic!("unknown shader file {other}"),

@@ -62,7 +62,10 @@ struct Recorder {
     uniforms: Vec<u8>,
     dispatches: u64,
     submits: u64,
+    readbacks: u64,
     bind_groups_created: u64,
+    /// The last command buffer submitted, for `Gpu::submit`.
+    last_submission: Option<wgpu::SubmissionIndex>,
     bind_cache: HashMap<BindKey, wgpu::BindGroup>,
     profiling: bool,
     timestamps_used: u32,
@@ -74,11 +77,16 @@ struct Profiler {
     resolve: wgpu::Buffer,
 }
 
+/// A point in the queue: the work submitted up to some moment (`Gpu::submit`).
+pub struct Mark(Option<wgpu::SubmissionIndex>);
+
 /// Totals since the last `reset_stats`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
     pub dispatches: u64,
     pub submits: u64,
+    /// Copies to the host (each one waits for the queue).
+    pub readbacks: u64,
     /// Bind groups created (cache misses); the rest were reused.
     pub bind_groups_created: u64,
 }
@@ -223,7 +231,9 @@ impl Gpu {
                 uniforms: Vec::new(),
                 dispatches: 0,
                 submits: 0,
+                readbacks: 0,
                 bind_groups_created: 0,
+                last_submission: None,
                 bind_cache: HashMap::new(),
                 profiling: false,
                 timestamps_used: 0,
@@ -558,7 +568,7 @@ impl Gpu {
             enc.copy_buffer_to_buffer(&p.resolve, 0, &s, 0, n_ts as u64 * 8);
             s
         });
-        inner.queue.submit([enc.finish()]);
+        rec.last_submission = Some(inner.queue.submit([enc.finish()]));
         rec.submits += 1;
         if let Some(s) = staging {
             let bytes = self
@@ -584,17 +594,38 @@ impl Gpu {
         self.check()
     }
 
-    /// Waits for the queue in slices, counting only time the process was running: a slice
-    /// that overran its length by far means the process was suspended (SIGSTOP, a sleeping
-    /// laptop), and that time says nothing about the GPU hanging.
+    /// Submits everything recorded so far and returns a mark for exactly that much work, so
+    /// that the host can record more while the GPU runs it and wait for it later.
+    pub fn submit(&self) -> Mark {
+        let mut rec = self.0.rec.lock().unwrap();
+        self.flush_locked(&mut rec);
+        Mark(rec.last_submission.clone())
+    }
+
+    /// Blocks until the work up to `mark` has finished (later submissions may still run), with
+    /// `sync`'s timeout and device-loss check.
+    pub fn wait_for(&self, mark: &Mark) -> Result<()> {
+        if let Some(index) = &mark.0 {
+            self.wait_until(Some(index.clone()))?;
+        }
+        self.check()
+    }
+
     fn wait(&self) -> Result<()> {
+        self.wait_until(None)
+    }
+
+    /// Waits for the queue (or one submission) in slices, counting only time the process was
+    /// running: a slice that overran its length by far means the process was suspended
+    /// (SIGSTOP, a sleeping laptop), and that time says nothing about the GPU hanging.
+    fn wait_until(&self, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
         let limit = wait_timeout();
         let slice = WAIT_SLICE.min(limit / 4);
         let mut waited = Duration::ZERO;
         loop {
             let t = Instant::now();
             match self.0.device.poll(wgpu::PollType::Wait {
-                submission_index: None,
+                submission_index: submission.clone(),
                 timeout: Some(slice),
             }) {
                 Ok(_) => return Ok(()),
@@ -609,6 +640,15 @@ impl Gpu {
                             limit.as_secs()
                         ))));
                     }
+                }
+                // The submission never reached the GPU (a lost device refuses them): wait for
+                // what did, which also runs the callbacks that record why.
+                Err(wgpu::PollError::WrongSubmissionIndex(..)) if submission.is_some() => {
+                    self.wait_until(None)?;
+                    return Err(self
+                        .check()
+                        .err()
+                        .unwrap_or(Error::Gpu("a command submission failed".into())));
                 }
                 // A failed wait on a lost device is the loss, not a readback problem.
                 Err(e) => return Err(self.check().err().unwrap_or(Error::Readback(e.to_string()))),
@@ -658,6 +698,7 @@ impl Gpu {
             at += len;
         }
         self.flush();
+        self.0.rec.lock().unwrap().readbacks += 1;
         let data = self
             .map_read(&staging, total.max(4))
             .and_then(|d| self.check().map(|_| d))
@@ -703,6 +744,7 @@ impl Gpu {
         Stats {
             dispatches: rec.dispatches,
             submits: rec.submits,
+            readbacks: rec.readbacks,
             bind_groups_created: rec.bind_groups_created,
         }
     }
@@ -711,6 +753,7 @@ impl Gpu {
         let mut rec = self.0.rec.lock().unwrap();
         rec.dispatches = 0;
         rec.submits = 0;
+        rec.readbacks = 0;
         rec.bind_groups_created = 0;
     }
 }

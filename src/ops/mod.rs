@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod linear;
 pub mod loss;
 pub mod reduce;
+pub mod scores;
 
 pub use batch_norm::{batch_norm, batch_norm_activation};
 pub use conv::{
