@@ -542,28 +542,9 @@ pub fn generate(
     seed: u64,
     grid: bool,
 ) -> Result<(), RunError> {
-    let bytes = std::fs::read(checkpoint_path).map_err(io(checkpoint_path))?;
-    let meta = checkpoint::metadata(&bytes)
-        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
-    let cfg: RunConfig = serde_json::from_str(meta.get("config").map(String::as_str).unwrap_or(""))
-        .map_err(|e| RunError::usage(format!("{}: bad config ({e})", checkpoint_path.display())))?;
-    let mut gan = Gan::new(gpu, cfg.train_config()).map_err(|e| RunError::fail(e.to_string()))?;
-    checkpoint::load_into(&mut gan, &bytes)
-        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
+    let gan = load_generator(gpu, checkpoint_path)?;
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let z = Gan::latents(gpu, seed, count).map_err(|e| RunError::fail(e.to_string()))?;
-    let z = z.to_vec().map_err(|e| RunError::fail(e.to_string()))?;
-    let lat = crate::model::LATENT;
-    // In chunks, so activations stay within one storage binding whatever the count.
-    let mut images = Vec::with_capacity(count * 3 * IMAGE * IMAGE);
-    for part in z.chunks(64 * lat) {
-        let zt = Tensor::from_slice(gpu, part, &[part.len() / lat, lat])
-            .map_err(|e| RunError::fail(e.to_string()))?;
-        images.extend(
-            gan.generate(&zt)
-                .map_err(|e| RunError::fail(e.to_string()))?,
-        );
-    }
+    let images = sample(&gan, seed, count)?;
     let per = 3 * IMAGE * IMAGE;
     for i in 0..count {
         let img = viz::to_rgb(&images[i * per..(i + 1) * per], IMAGE);
@@ -579,6 +560,110 @@ pub fn generate(
     }
     eprintln!("wrote {count} samples to {}", out.display());
     Ok(())
+}
+
+/// The model of a checkpoint written by `dcgan train`, ready to sample from.
+fn load_generator(gpu: &Gpu, checkpoint_path: &Path) -> Result<Gan, RunError> {
+    let bytes = std::fs::read(checkpoint_path).map_err(io(checkpoint_path))?;
+    let meta = checkpoint::metadata(&bytes)
+        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
+    let cfg: RunConfig = serde_json::from_str(meta.get("config").map(String::as_str).unwrap_or(""))
+        .map_err(|e| RunError::usage(format!("{}: bad config ({e})", checkpoint_path.display())))?;
+    let mut gan = Gan::new(gpu, cfg.train_config()).map_err(|e| RunError::fail(e.to_string()))?;
+    checkpoint::load_into(&mut gan, &bytes)
+        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
+    Ok(gan)
+}
+
+/// `count` images of G in inference mode from latents seeded by `seed`: planar
+/// [count, 3, 64, 64] in [-1, 1].
+fn sample(gan: &Gan, seed: u64, count: usize) -> Result<Vec<f32>, RunError> {
+    let gpu = &gan.gpu;
+    let z = Gan::latents(gpu, seed, count).map_err(|e| RunError::fail(e.to_string()))?;
+    let z = z.to_vec().map_err(|e| RunError::fail(e.to_string()))?;
+    let lat = crate::model::LATENT;
+    // In chunks, so activations stay within one storage binding whatever the count.
+    let mut images = Vec::with_capacity(count * 3 * IMAGE * IMAGE);
+    for part in z.chunks(64 * lat) {
+        let zt = Tensor::from_slice(gpu, part, &[part.len() / lat, lat])
+            .map_err(|e| RunError::fail(e.to_string()))?;
+        images.extend(
+            gan.generate(&zt)
+                .map_err(|e| RunError::fail(e.to_string()))?,
+        );
+    }
+    Ok(images)
+}
+
+/// What `dcgan eval` reports: SWD x 1000 per pyramid level between two halves of the real
+/// images (the floor that sampling noise reaches) and between generated and real images.
+#[derive(Serialize, Debug)]
+pub struct Quality {
+    pub checkpoint: PathBuf,
+    pub iteration: u64,
+    /// Images in each set compared.
+    pub images: usize,
+    pub levels: Vec<usize>,
+    pub swd_real_vs_real: Vec<f64>,
+    pub swd_fake_vs_real: Vec<f64>,
+    pub swd_real_vs_real_mean: f64,
+    pub swd_fake_vs_real_mean: f64,
+}
+
+/// `dcgan eval`: sliced Wasserstein distance between a checkpoint's samples and the real
+/// images (`crate::eval`). The real images are split into two halves of `count / 2` (all of
+/// them when `count` is not given); as many samples are drawn, and compared with each half.
+pub fn evaluate(
+    gpu: &Gpu,
+    checkpoint_path: &Path,
+    data_dir: &Path,
+    count: Option<usize>,
+    seed: u64,
+) -> Result<Quality, RunError> {
+    let gan = load_generator(gpu, checkpoint_path)?;
+    let (ds, report) =
+        data::load(data_dir, None, IMAGE).map_err(|e| RunError::usage(e.to_string()))?;
+    if !report.skipped.is_empty() {
+        eprintln!(
+            "skipped {} unreadable images (e.g. {})",
+            report.skipped.len(),
+            report.skipped[0].0.display()
+        );
+    }
+    let usable = count.unwrap_or(ds.len()).min(ds.len());
+    let n = usable / 2;
+    if n < 2 {
+        let what = match count {
+            Some(c) if c < ds.len() => format!("--count {c}"),
+            _ => format!("{}: {} usable images", data_dir.display(), ds.len()),
+        };
+        return Err(RunError::usage(format!(
+            "{what}: eval compares two halves of at least 2 real images each"
+        )));
+    }
+    // Which real images go into which half: a seeded shuffle, so that a folder sorted by
+    // class or source does not make the halves differ.
+    let mut order: Vec<usize> = (0..ds.len()).collect();
+    rand::seq::SliceRandom::shuffle(&mut order[..], &mut crate::train::rng_for(seed, 5, 0));
+    let half = |k: usize| {
+        let idx = &order[k * n..(k + 1) * n];
+        crate::eval::Images::new(ds.batch(idx, &vec![false; n]), n, IMAGE)
+    };
+    let (a, b) = (half(0), half(1));
+    let fake = crate::eval::Images::new(sample(&gan, seed, n)?, n, IMAGE);
+    let d = crate::eval::swd(&[&a, &b, &fake], &[(0, 1), (2, 0), (2, 1)], seed);
+    let fake_vs_real: Vec<f64> = d[1].iter().zip(&d[2]).map(|(x, y)| (x + y) / 2.0).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    Ok(Quality {
+        checkpoint: checkpoint_path.to_path_buf(),
+        iteration: gan.step,
+        images: n,
+        levels: crate::eval::level_sizes(IMAGE),
+        swd_real_vs_real_mean: mean(&d[0]),
+        swd_fake_vs_real_mean: mean(&fake_vs_real),
+        swd_real_vs_real: d[0].clone(),
+        swd_fake_vs_real: fake_vs_real,
+    })
 }
 
 #[cfg(test)]

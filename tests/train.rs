@@ -198,6 +198,34 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
     }
     assert!(samples.join("grid.png").exists());
 
+    // eval: SWD per pyramid level, generated vs real beside real vs real, on the shipped data.
+    let q = dcgan(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--count",
+        "8",
+        "--json",
+    ]);
+    ok(&q);
+    let q: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+    assert_eq!(q["iteration"], 4);
+    assert_eq!(q["images"], 4);
+    assert_eq!(q["levels"], serde_json::json!([64, 32, 16]));
+    for key in ["swd_real_vs_real", "swd_fake_vs_real"] {
+        let v = q[key].as_array().unwrap();
+        assert_eq!(v.len(), 3, "{key}");
+        assert!(v.iter().all(|x| x.as_f64().unwrap() > 0.0), "{key}: {v:?}");
+    }
+    // Four steps of training are far from the data: further than two sets of real images.
+    assert!(
+        q["swd_fake_vs_real_mean"].as_f64().unwrap() > q["swd_real_vs_real_mean"].as_f64().unwrap(),
+        "{q}"
+    );
+    let few = dcgan(&["eval", "--checkpoint", ck.to_str().unwrap(), "--count", "3"]);
+    assert_eq!(few.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&few.stderr).contains("two halves"));
+
     // An existing run folder is never overwritten without --resume.
     let again = train(&straight, &["--iterations", "1"]);
     assert_eq!(again.status.code(), Some(2));
