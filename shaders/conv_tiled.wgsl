@@ -53,17 +53,22 @@ struct Gemm {
     n_first: u32,
 }
 
+// The input gradient's k = (co, jy, jx) as (co, ky, kx): the phase's taps are
+// ky = ky0 + jy * s and kx = kx0 + jx * s.
+fn phase_tap(g: Gemm, gk: u32) -> vec3<u32> {
+    let taps = g.k / p.cout;
+    let co = gk / taps;
+    let t = gk - co * taps;
+    let jy = t / g.tkx;
+    return vec3<u32>(co, g.ky0 + jy * p.stride, g.kx0 + (t - jy * g.tkx) * p.stride);
+}
+
 // A[gm, gk], for gm < m and gk < k.
 fn a_elem(g: Gemm, gm: u32, gk: u32) -> f32 {
     switch g.kind {
         case 1u: { // INPUT_GRAD: w[co, ci = gm, ky, kx]
-            let taps = g.k / p.cout;
-            let co = gk / taps;
-            let t = gk - co * taps;
-            let jy = t / g.tkx;
-            let ky = g.ky0 + jy * p.stride;
-            let kx = g.kx0 + (t - jy * g.tkx) * p.stride;
-            return b[((co * p.cin + gm) * p.kh + ky) * p.kw + kx];
+            let tap = phase_tap(g, gk);
+            return b[((tap.x * p.cin + gm) * p.kh + tap.y) * p.kw + tap.z];
         }
         case 2u: { // WEIGHT_GRAD: dy[n, co = gm, oy, ox]
             let ohw = p.oh * p.ow;
@@ -80,12 +85,10 @@ fn a_elem(g: Gemm, gm: u32, gk: u32) -> f32 {
 fn b_elem(g: Gemm, gk: u32, gn: u32) -> f32 {
     switch g.kind {
         case 1u: { // INPUT_GRAD: dy at the pixel this phase's tap lands on, or 0 outside dy
-            let taps = g.k / p.cout;
-            let co = gk / taps;
-            let t = gk - co * taps;
-            let jy = t / g.tkx;
-            let ky = g.ky0 + jy * p.stride;
-            let kx = g.kx0 + (t - jy * g.tkx) * p.stride;
+            let tap = phase_tap(g, gk);
+            let co = tap.x;
+            let ky = tap.y;
+            let kx = tap.z;
             let qhw = g.qh * g.qw;
             let img = gn / qhw;
             let qy = (gn - img * qhw) / g.qw;
@@ -97,37 +100,33 @@ fn b_elem(g: Gemm, gk: u32, gn: u32) -> f32 {
             let at = ((img * p.cout + co) * p.oh + u32(max(y, 0))) * p.ow + u32(max(x, 0));
             return select(0.0, a[select(0u, at, ok)], ok);
         }
-        case 2u: { // WEIGHT_GRAD: x[n, ci, oy * s + ky - pt, ox * s + kx - pl], col gn = (ci, ky, kx)
+        case 2u: { // WEIGHT_GRAD: the im2col view of x, k = (image, output pixel), columns = taps
             let ohw = p.oh * p.ow;
-            let img = g.n_first + gk / ohw;
-            let r = gk % ohw;
-            let oy = r / p.ow;
             let kk = p.kh * p.kw;
             let ci = gn / kk;
-            let t = gn - ci * kk;
-            let ky = t / p.kw;
-            let iy = i32(oy * p.stride + ky) - i32(p.pad_t);
-            let ix = i32((r - oy * p.ow) * p.stride + t - ky * p.kw) - i32(p.pad_l);
-            let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-            let at = ((img * p.cin + ci) * p.h + u32(max(iy, 0))) * p.w + u32(max(ix, 0));
-            return select(0.0, b[select(0u, at, ok)], ok);
+            let at = im2col_at(g.n_first + gk / ohw, ci, gn - ci * kk, gk % ohw);
+            return select(0.0, b[max(at, 0)], at >= 0);
         }
-        default: { // FORWARD: the im2col view of x, k = (ci, ky, kx), columns = output pixels
+        default: { // FORWARD: the im2col view of x, k = taps, columns = output pixels
             let kk = p.kh * p.kw;
-            let ci = gk / kk;
-            let t = gk - ci * kk;
-            let ky = t / p.kw;
             let ohw = p.oh * p.ow;
+            let ci = gk / kk;
             let img = gn / ohw;
-            let rem = gn - img * ohw;
-            let oy = rem / p.ow;
-            let iy = i32(oy * p.stride + ky) - i32(p.pad_t);
-            let ix = i32((rem - oy * p.ow) * p.stride + t - ky * p.kw) - i32(p.pad_l);
-            let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-            let at = ((img * p.cin + ci) * p.h + u32(max(iy, 0))) * p.w + u32(max(ix, 0));
-            return select(0.0, a[select(0u, at, ok)], ok);
+            let at = im2col_at(img, ci, gk - ci * kk, gn - img * ohw);
+            return select(0.0, a[max(at, 0)], at >= 0);
         }
     }
+}
+
+// Where the im2col view of x [batch, cin, h, w] reads for image img, input channel ci, tap
+// t = ky * kw + kx and output pixel r = oy * ow + ox: an index into x, or -1 in the padding.
+fn im2col_at(img: u32, ci: u32, t: u32, r: u32) -> i32 {
+    let ky = t / p.kw;
+    let oy = r / p.ow;
+    let iy = i32(oy * p.stride + ky) - i32(p.pad_t);
+    let ix = i32((r - oy * p.ow) * p.stride + t - ky * p.kw) - i32(p.pad_l);
+    let ok = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
+    return select(-1, i32(((img * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)), ok);
 }
 
 // This invocation's 4 x 4 outputs of the workgroup's tile (rows m0 + lid.y + 16 i, columns
