@@ -167,6 +167,38 @@ fn tile_product(g: Gemm, m0: u32, n0: u32, lid: vec3<u32>, li: u32) -> array<f32
     return acc;
 }
 
+// Where output (row, col) of a forward or input-gradient GEMM goes in `out`.
+fn out_index(g: Gemm, row: u32, col: u32) -> u32 {
+    if (g.kind == INPUT_GRAD) {
+        // row = ci, col = (image, qy, qx) of the phase, at iy = qy * s + ph_y (likewise x)
+        let qhw = g.qh * g.qw;
+        let img = col / qhw;
+        let qy = (col - img * qhw) / g.qw;
+        let qx = col - img * qhw - qy * g.qw;
+        return ((img * p.cin + row) * p.h + qy * p.stride + g.ph_y) * p.w + qx * p.stride + g.ph_x;
+    }
+    // row = co, col = (image, output pixel)
+    let ohw = p.oh * p.ow;
+    let img = col / ohw;
+    return (img * p.cout + row) * ohw + col - img * ohw;
+}
+
+// Stores this invocation's outputs of a forward or input-gradient GEMM with the bias of their
+// row and the epilogue.
+fn store_activated(g: Gemm, acc: array<f32, 16>, m0: u32, n0: u32, lid: vec3<u32>) {
+    for (var i = 0u; i < 4u; i++) {
+        let row = m0 + lid.y + 16u * i;
+        if (row < g.m) {
+            var bv = 0.0;
+            if (p.has_bias != 0u) { bv = bias[row]; }
+            for (var j = 0u; j < 4u; j++) {
+                let col = n0 + lid.x + 16u * j;
+                if (col < g.n) { out[out_index(g, row, col)] = epilogue(acc[i * 4u + j] + bv); }
+            }
+        }
+    }
+}
+
 fn gemm_of(kind: u32) -> Gemm {
     return Gemm(kind, 0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u, 1u, 0u);
 }
@@ -180,21 +212,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     g.k = p.cin * p.kh * p.kw;
     let m0 = wid.y * BM;
     let n0 = wid.x * BN;
-    let acc = tile_product(g, m0, n0, lid, li);
-    for (var i = 0u; i < 4u; i++) {
-        let co = m0 + lid.y + 16u * i;
-        if (co < p.cout) {
-            var bv = 0.0;
-            if (p.has_bias != 0u) { bv = bias[co]; }
-            for (var j = 0u; j < 4u; j++) {
-                let pix = n0 + lid.x + 16u * j;
-                if (pix < g.n) {
-                    let img = pix / ohw;
-                    out[(img * p.cout + co) * ohw + pix - img * ohw] = epilogue(acc[i * 4u + j] + bv);
-                }
-            }
-        }
-    }
+    store_activated(g, tile_product(g, m0, n0, lid, li), m0, n0, lid);
 }
 
 @compute @workgroup_size(16, 16)
@@ -221,25 +239,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let m0 = wid.y * BM;
     var acc = array<f32, 16>();
     if (g.k > 0u) { acc = tile_product(g, m0, n0, lid, li); }
-    let qhw = g.qh * g.qw;
-    for (var i = 0u; i < 4u; i++) {
-        let ci = m0 + lid.y + 16u * i;
-        if (ci < p.cin) {
-            var bv = 0.0;
-            if (p.has_bias != 0u) { bv = bias[ci]; }
-            for (var j = 0u; j < 4u; j++) {
-                let pix = n0 + lid.x + 16u * j;
-                if (pix < g.n) {
-                    let img = pix / qhw;
-                    let qy = (pix - img * qhw) / g.qw;
-                    let qx = pix - img * qhw - qy * g.qw;
-                    let iy = qy * s + g.ph_y;
-                    let ix = qx * s + g.ph_x;
-                    out[((img * p.cin + ci) * p.h + iy) * p.w + ix] = epilogue(acc[i * 4u + j] + bv);
-                }
-            }
-        }
-    }
+    store_activated(g, acc, m0, n0, lid);
 }
 
 @compute @workgroup_size(16, 16)
