@@ -15,6 +15,7 @@ pub mod model;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod quality;
 pub mod run;
 pub mod tensor;
 pub mod train;

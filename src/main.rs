@@ -154,6 +154,11 @@ struct TrainArgs {
     /// Checkpoint every N iterations (and at the end)
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
+    /// Measure sample quality (SWD, as `dcgan eval`) every N iterations (and at the end) into
+    /// quality.jsonl, on a worker thread while training goes on; 0: never. A resumed run takes
+    /// a new value.
+    #[arg(long, default_value_t = 0)]
+    eval_every: u64,
     /// Continue the run in this folder
     #[arg(long, conflicts_with = "out")]
     resume: Option<PathBuf>,
@@ -327,16 +332,20 @@ fn train(a: TrainArgs, given: &[String]) -> Result<(), RunError> {
         seed,
         preview_every: a.preview_every,
         checkpoint_every: a.checkpoint_every,
+        eval_every: a.eval_every,
         keep_checkpoints: 3,
         image_size: dcgan::model::IMAGE,
         resize_filter: dcgan::data::RESIZE_FILTER.to_string(),
         adapter: gpu.describe(),
     };
-    let length_given = a.iterations.is_some() || a.epochs.is_some();
+    let given_now = dcgan::run::Given {
+        length: a.iterations.is_some() || a.epochs.is_some(),
+        eval_every: given.iter().any(|g| g == "eval_every"),
+    };
     if resume {
         check_resume_options(&out, &cfg, given)?;
     }
-    dcgan::run::train(&gpu, cfg, &out, resume, length_given)
+    dcgan::run::train(&gpu, cfg, &out, resume, given_now)
 }
 
 fn print_summary(name: &str, rows: &[dcgan::model::SummaryRow]) -> usize {
@@ -444,14 +453,14 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
         } => {
             let gpu = device.open().map_err(usage)?;
             let data = data.unwrap_or_else(|| default_data().0);
-            let q = dcgan::run::evaluate(&gpu, &checkpoint, &data, count, seed)?;
+            let q = dcgan::quality::evaluate(&gpu, &checkpoint, &data, count, seed)?;
             if json {
                 println!("{}", serde_json::to_string(&q).expect("result serialises"));
                 return Ok(());
             }
             println!(
                 "checkpoint: {} (iteration {})",
-                q.checkpoint.display(),
+                checkpoint.display(),
                 q.iteration
             );
             println!(

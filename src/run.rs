@@ -14,6 +14,7 @@ use crate::data::{self, Dataset};
 use crate::gpu::Gpu;
 use crate::model::IMAGE;
 use crate::optim::AdamConfig;
+use crate::quality::QualityLog;
 use crate::tensor::Tensor;
 use crate::train::{batch_plan, Gan, TrainConfig, STATS_RING};
 use crate::viz;
@@ -38,6 +39,9 @@ pub struct RunConfig {
     pub seed: u64,
     pub preview_every: u64,
     pub checkpoint_every: u64,
+    /// Sample quality (SWD) every N iterations into quality.jsonl; 0: never.
+    #[serde(default)]
+    pub eval_every: u64,
     pub keep_checkpoints: usize,
     pub image_size: usize,
     pub resize_filter: String,
@@ -80,13 +84,13 @@ pub struct RunError {
 }
 
 impl RunError {
-    fn usage(msg: impl Into<String>) -> RunError {
+    pub(crate) fn usage(msg: impl Into<String>) -> RunError {
         RunError {
             code: 2,
             msg: msg.into(),
         }
     }
-    fn fail(msg: impl Into<String>) -> RunError {
+    pub(crate) fn fail(msg: impl Into<String>) -> RunError {
         RunError {
             code: 1,
             msg: msg.into(),
@@ -100,7 +104,7 @@ impl std::fmt::Display for RunError {
     }
 }
 
-fn io<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> RunError + '_ {
+pub(crate) fn io<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> RunError + '_ {
     move |e| RunError::fail(format!("{}: {e}", path.display()))
 }
 
@@ -153,15 +157,23 @@ fn injected_fault() -> Option<Fault> {
     }
 }
 
+/// Which of `cfg`'s options a resumed run takes from the command line instead of its own.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Given {
+    /// `--iterations` or `--epochs`: the new target.
+    pub length: bool,
+    /// `--eval-every`: it changes what is measured, not what is trained.
+    pub eval_every: bool,
+}
+
 /// Trains from scratch into `out`, or continues the run in `out` when `resume` is set; a resumed
-/// run keeps its own options, and its length too unless `length_given` (then `cfg`'s length
-/// is the new target).
+/// run keeps its own options but those in `given`.
 pub fn train(
     gpu: &Gpu,
     mut cfg: RunConfig,
     out: &Path,
     resume: bool,
-    length_given: bool,
+    given: Given,
 ) -> Result<(), RunError> {
     let ckpt_dir = out.join("checkpoints");
     let prev_dir = out.join("previews");
@@ -170,14 +182,20 @@ pub fn train(
             &std::fs::read(out.join("config.json")).map_err(io(&out.join("config.json")))?,
         )
         .map_err(|e| RunError::usage(format!("{}: {e}", out.join("config.json").display())))?;
-        let (iterations, epochs) = if length_given {
+        let (iterations, epochs) = if given.length {
             (cfg.iterations, cfg.epochs)
         } else {
             (saved.iterations, saved.epochs)
         };
+        let eval_every = if given.eval_every {
+            cfg.eval_every
+        } else {
+            saved.eval_every
+        };
         cfg = RunConfig {
             iterations,
             epochs,
+            eval_every,
             adapter: gpu.describe(),
             ..saved
         };
@@ -265,6 +283,10 @@ pub fn train(
         .map_err(io(&metrics_path))?;
 
     let ds = Arc::new(ds);
+    let mut quality = match cfg.eval_every {
+        0 => None,
+        _ => Some(QualityLog::open(out, &ds, cfg.seed, gan.step)?),
+    };
     let batches = prefetch(
         ds.clone(),
         cfg.seed,
@@ -317,8 +339,10 @@ pub fn train(
         let checkpoint = (cfg.checkpoint_every > 0 && i % cfg.checkpoint_every == 0)
             || i == cfg.iterations
             || interrupted;
+        let eval = cfg.eval_every > 0 && (i % cfg.eval_every == 0 || i == cfg.iterations);
         if !(preview
             || checkpoint
+            || eval
             || gan.unread_stats() >= STATS_RING / 2
             || last_read.elapsed() >= READ_EVERY)
         {
@@ -388,6 +412,27 @@ pub fn train(
         if checkpoint {
             checkpoint::save(&gan, &config_text, &ckpt_dir, cfg.keep_checkpoints)
                 .map_err(RunError::fail)?;
+        }
+        if let Some(q) = &mut quality {
+            let last = interrupted || i == cfg.iterations;
+            let mut done = if eval {
+                q.start(&gan)?
+            } else {
+                q.finish(false)?
+            };
+            if last {
+                done.extend(q.finish(true)?);
+            }
+            for m in done {
+                let line = format!(
+                    "quality at iteration {}: SWD x 1e3 generated vs real {:.1} (real vs real {:.1})",
+                    m.iteration, m.swd_fake_vs_real_mean, m.swd_real_vs_real_mean
+                );
+                match &progress {
+                    Some(pb) => pb.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
         }
         if interrupted {
             if let Some(pb) = &progress {
@@ -542,9 +587,9 @@ pub fn generate(
     seed: u64,
     grid: bool,
 ) -> Result<(), RunError> {
-    let gan = load_generator(gpu, checkpoint_path)?;
+    let gan = crate::quality::load_generator(gpu, checkpoint_path)?;
     std::fs::create_dir_all(out).map_err(io(out))?;
-    let images = sample(&gan, seed, count)?;
+    let images = crate::quality::sample(&gan, seed, count)?;
     let per = 3 * IMAGE * IMAGE;
     for i in 0..count {
         let img = viz::to_rgb(&images[i * per..(i + 1) * per], IMAGE);
@@ -560,110 +605,6 @@ pub fn generate(
     }
     eprintln!("wrote {count} samples to {}", out.display());
     Ok(())
-}
-
-/// The model of a checkpoint written by `dcgan train`, ready to sample from.
-fn load_generator(gpu: &Gpu, checkpoint_path: &Path) -> Result<Gan, RunError> {
-    let bytes = std::fs::read(checkpoint_path).map_err(io(checkpoint_path))?;
-    let meta = checkpoint::metadata(&bytes)
-        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
-    let cfg: RunConfig = serde_json::from_str(meta.get("config").map(String::as_str).unwrap_or(""))
-        .map_err(|e| RunError::usage(format!("{}: bad config ({e})", checkpoint_path.display())))?;
-    let mut gan = Gan::new(gpu, cfg.train_config()).map_err(|e| RunError::fail(e.to_string()))?;
-    checkpoint::load_into(&mut gan, &bytes)
-        .map_err(|e| RunError::usage(format!("{}: {e}", checkpoint_path.display())))?;
-    Ok(gan)
-}
-
-/// `count` images of G in inference mode from latents seeded by `seed`: planar
-/// [count, 3, 64, 64] in [-1, 1].
-fn sample(gan: &Gan, seed: u64, count: usize) -> Result<Vec<f32>, RunError> {
-    let gpu = &gan.gpu;
-    let z = Gan::latents(gpu, seed, count).map_err(|e| RunError::fail(e.to_string()))?;
-    let z = z.to_vec().map_err(|e| RunError::fail(e.to_string()))?;
-    let lat = crate::model::LATENT;
-    // In chunks, so activations stay within one storage binding whatever the count.
-    let mut images = Vec::with_capacity(count * 3 * IMAGE * IMAGE);
-    for part in z.chunks(64 * lat) {
-        let zt = Tensor::from_slice(gpu, part, &[part.len() / lat, lat])
-            .map_err(|e| RunError::fail(e.to_string()))?;
-        images.extend(
-            gan.generate(&zt)
-                .map_err(|e| RunError::fail(e.to_string()))?,
-        );
-    }
-    Ok(images)
-}
-
-/// What `dcgan eval` reports: SWD x 1000 per pyramid level between two halves of the real
-/// images (the floor that sampling noise reaches) and between generated and real images.
-#[derive(Serialize, Debug)]
-pub struct Quality {
-    pub checkpoint: PathBuf,
-    pub iteration: u64,
-    /// Images in each set compared.
-    pub images: usize,
-    pub levels: Vec<usize>,
-    pub swd_real_vs_real: Vec<f64>,
-    pub swd_fake_vs_real: Vec<f64>,
-    pub swd_real_vs_real_mean: f64,
-    pub swd_fake_vs_real_mean: f64,
-}
-
-/// `dcgan eval`: sliced Wasserstein distance between a checkpoint's samples and the real
-/// images (`crate::eval`). The real images are split into two halves of `count / 2` (all of
-/// them when `count` is not given); as many samples are drawn, and compared with each half.
-pub fn evaluate(
-    gpu: &Gpu,
-    checkpoint_path: &Path,
-    data_dir: &Path,
-    count: Option<usize>,
-    seed: u64,
-) -> Result<Quality, RunError> {
-    let gan = load_generator(gpu, checkpoint_path)?;
-    let (ds, report) =
-        data::load(data_dir, None, IMAGE).map_err(|e| RunError::usage(e.to_string()))?;
-    if !report.skipped.is_empty() {
-        eprintln!(
-            "skipped {} unreadable images (e.g. {})",
-            report.skipped.len(),
-            report.skipped[0].0.display()
-        );
-    }
-    let usable = count.unwrap_or(ds.len()).min(ds.len());
-    let n = usable / 2;
-    if n < 2 {
-        let what = match count {
-            Some(c) if c < ds.len() => format!("--count {c}"),
-            _ => format!("{}: {} usable images", data_dir.display(), ds.len()),
-        };
-        return Err(RunError::usage(format!(
-            "{what}: eval compares two halves of at least 2 real images each"
-        )));
-    }
-    // Which real images go into which half: a seeded shuffle, so that a folder sorted by
-    // class or source does not make the halves differ.
-    let mut order: Vec<usize> = (0..ds.len()).collect();
-    rand::seq::SliceRandom::shuffle(&mut order[..], &mut crate::train::rng_for(seed, 5, 0));
-    let half = |k: usize| {
-        let idx = &order[k * n..(k + 1) * n];
-        crate::eval::Images::new(ds.batch(idx, &vec![false; n]), n, IMAGE)
-    };
-    let (a, b) = (half(0), half(1));
-    let fake = crate::eval::Images::new(sample(&gan, seed, n)?, n, IMAGE);
-    let d = crate::eval::swd(&[&a, &b, &fake], &[(0, 1), (2, 0), (2, 1)], seed);
-    let fake_vs_real: Vec<f64> = d[1].iter().zip(&d[2]).map(|(x, y)| (x + y) / 2.0).collect();
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    Ok(Quality {
-        checkpoint: checkpoint_path.to_path_buf(),
-        iteration: gan.step,
-        images: n,
-        levels: crate::eval::level_sizes(IMAGE),
-        swd_real_vs_real_mean: mean(&d[0]),
-        swd_fake_vs_real_mean: mean(&fake_vs_real),
-        swd_real_vs_real: d[0].clone(),
-        swd_fake_vs_real: fake_vs_real,
-    })
 }
 
 #[cfg(test)]

@@ -76,8 +76,10 @@ fn checkpoint_tensors(path: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_run_writes_every_file_and_resumes_bit_identically() {
+    // Quality is measured during the straight run only: the resumed run below, which has
+    // none, must still match it bit for bit (the measurement leaves training untouched).
     let straight = scratch("straight");
-    let run = train(&straight, &["--iterations", "4"]);
+    let run = train(&straight, &["--iterations", "4", "--eval-every", "2"]);
     ok(&run);
     // Not a terminal: plain progress lines, the last one at the final iteration with an ETA.
     let log = String::from_utf8_lossy(&run.stderr);
@@ -126,6 +128,29 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
         let img = image::open(straight.join(format!("previews/iter_{it:06}.png"))).unwrap();
         assert_eq!((img.width(), img.height()), (332, 332));
     }
+    // quality.jsonl: SWD at iterations 2 and 4, each level finite, announced in the log.
+    let text_q = std::fs::read_to_string(straight.join("quality.jsonl")).unwrap();
+    let q: Vec<serde_json::Value> = text_q
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        q.iter()
+            .map(|v| v["iteration"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 4]
+    );
+    for v in &q {
+        assert_eq!(v["levels"], serde_json::json!([64, 32, 16]));
+        for key in ["swd_real_vs_real", "swd_fake_vs_real"] {
+            let levels = v[key].as_array().unwrap();
+            assert!(
+                levels.iter().all(|x| x.as_f64().unwrap() > 0.0),
+                "{key}: {v}"
+            );
+        }
+    }
+    assert!(log.contains("quality at iteration 4: SWD"), "{log}");
     let plot = image::open(straight.join("scores.png")).unwrap();
     assert_eq!((plot.width(), plot.height()), (900, 450));
     // `dcgan plot` redraws the same plot from metrics.jsonl alone; a bad line names itself.
