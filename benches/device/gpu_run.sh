@@ -29,10 +29,13 @@ timeout 30 $B/dcgan bench --batch 128 --iterations 5
 echo "== train $(el)s"
 env timeout -s TERM -k 30 $(( DEADLINE - RESERVE - $(el) )) $B/dcgan train --data .dev/data \
   --labels .dev/data/ISBI2016_ISIC_Part3_Training_GroundTruth.csv --out runs/isic860-b128-gpu \
-  --batch-size 128 --iterations 4200 --seed 2026 --preview-every 100 --checkpoint-every 500
+  --batch-size 128 --iterations 4200 --seed 2026 --preview-every 100 --checkpoint-every 500 \
+  --eval-every 500
 echo "train exit $? at $(el)s"
 ck=$(ls runs/isic860-b128-gpu/checkpoints/*.safetensors | sort | tail -1)
 $B/dcgan generate --checkpoint $ck --count 64 --out runs/isic860-b128-gpu/samples --seed 7 --grid
+# Sample quality of the last checkpoint against all 860 images (SWD; quality.jsonl has the curve).
+timeout 60 $B/dcgan eval --checkpoint $ck --data .dev/data | tee runs/isic860-b128-gpu/eval.txt
 ls -la runs/isic860-b128-gpu runs/isic860-b128-gpu/checkpoints
 tail -2 runs/isic860-b128-gpu/metrics.jsonl
 echo "== sweep $(el)s"
