@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 use crate::data::Dataset;
@@ -54,9 +54,9 @@ pub fn sample(gan: &Gan, seed: u64, count: usize) -> Result<Vec<f32>, RunError> 
 /// SWD x 1000 per pyramid level between two halves of the real images (the floor that
 /// sampling noise reaches) and between generated and real images (the mean of the distances
 /// to each half). One line of quality.jsonl, or what `dcgan eval` prints.
-#[derive(Serialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Quality {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub checkpoint: Option<PathBuf>,
     pub iteration: u64,
     /// Images in each set compared.
@@ -153,6 +153,47 @@ pub struct QualityLog {
     path: PathBuf,
     file: std::fs::File,
     pending: Option<std::thread::JoinHandle<Quality>>,
+    /// Every measurement of the run so far, for quality.png.
+    history: Vec<Quality>,
+}
+
+/// The measurements in a quality.jsonl, in order; for a line that is not one, its 1-based
+/// number.
+fn read_lines(text: &str) -> Vec<Result<Quality, usize>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| serde_json::from_str(l).map_err(|_| n + 1))
+        .collect()
+}
+
+/// quality.png beside quality.jsonl: each level's SWD and the real-vs-real floor against
+/// iteration.
+fn draw(history: &[Quality], path: &Path) -> Result<(), String> {
+    let Some(first) = history.first() else {
+        return Ok(());
+    };
+    let iters: Vec<u64> = history.iter().map(|q| q.iteration).collect();
+    let swd: Vec<Vec<f64>> = (0..first.levels.len())
+        .map(|l| history.iter().map(|q| q.swd_fake_vs_real[l]).collect())
+        .collect();
+    let floor: Vec<f64> = history.iter().map(|q| q.swd_real_vs_real_mean).collect();
+    crate::viz::save_quality(&iters, &first.levels, &swd, &floor, path)
+}
+
+/// `dcgan plot`: redraws RUN/quality.png from RUN/quality.jsonl when the run measured quality;
+/// the number of measurements drawn.
+pub fn plot(run: &Path) -> Result<Option<usize>, RunError> {
+    let path = run.join("quality.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let history = read_lines(&text)
+        .into_iter()
+        .collect::<Result<Vec<_>, usize>>()
+        .map_err(|n| RunError::usage(format!("{}:{n}: not a quality line", path.display())))?;
+    draw(&history, &run.join("quality.png")).map_err(RunError::fail)?;
+    Ok(Some(history.len()))
 }
 
 /// Real images used for quality during training, at most (split into two halves).
@@ -167,16 +208,16 @@ impl QualityLog {
         })?;
         let path = out.join("quality.jsonl");
         let mut kept = String::new();
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            for line in text.lines() {
-                let v: Option<serde_json::Value> = serde_json::from_str(line).ok();
-                if v.and_then(|v| v["iteration"].as_u64())
-                    .is_some_and(|i| i <= step)
-                {
-                    kept += line;
-                    kept.push('\n');
-                }
-            }
+        let history: Vec<Quality> = std::fs::read_to_string(&path)
+            .map(|text| read_lines(&text))
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .filter(|q| q.iteration <= step)
+            .collect();
+        for q in &history {
+            kept += &serde_json::to_string(q).unwrap();
+            kept.push('\n');
         }
         checkpoint::write_atomic(&path, kept.as_bytes()).map_err(io(&path))?;
         let file = std::fs::OpenOptions::new()
@@ -189,6 +230,7 @@ impl QualityLog {
             path,
             file,
             pending: None,
+            history,
         })
     }
 
@@ -211,6 +253,9 @@ impl QualityLog {
                 let q = h.join().expect("quality worker");
                 writeln!(self.file, "{}", serde_json::to_string(&q).unwrap())
                     .map_err(io(&self.path))?;
+                self.history.push(q.clone());
+                draw(&self.history, &self.path.with_file_name("quality.png"))
+                    .map_err(RunError::fail)?;
                 Ok(vec![q])
             }
             other => {

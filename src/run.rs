@@ -575,6 +575,12 @@ pub fn plot(run: &Path) -> Result<(), RunError> {
     let out = run.join("scores.png");
     viz::save_scores(&iters, &d, &g, &out).map_err(RunError::fail)?;
     println!("wrote {} ({} iterations)", out.display(), iters.len());
+    if let Some(n) = crate::quality::plot(run)? {
+        println!(
+            "wrote {} ({n} measurements)",
+            run.join("quality.png").display()
+        );
+    }
     Ok(())
 }
 

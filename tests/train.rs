@@ -155,8 +155,12 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
     assert_eq!((plot.width(), plot.height()), (900, 450));
     // `dcgan plot` redraws the same plot from metrics.jsonl alone; a bad line names itself.
     let drawn = std::fs::read(straight.join("scores.png")).unwrap();
+    let quality_png = image::open(straight.join("quality.png")).unwrap();
+    assert_eq!((quality_png.width(), quality_png.height()), (900, 450));
+    let drawn_q = std::fs::read(straight.join("quality.png")).unwrap();
     ok(&dcgan(&["plot", straight.to_str().unwrap()]));
     assert!(drawn == std::fs::read(straight.join("scores.png")).unwrap());
+    assert!(drawn_q == std::fs::read(straight.join("quality.png")).unwrap());
     let bad = scratch("bad-metrics");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(

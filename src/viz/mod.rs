@@ -91,85 +91,55 @@ pub fn moving_average(ys: &[f32], window: usize) -> Vec<f32> {
         .collect()
 }
 
-/// The D score ((mean p(real) + mean (1 - p(fake))) / 2) and the G score (mean p(fake)) against
-/// iteration, as MATLAB's example plots them: raw per-iteration values faint, a moving average
-/// on top, the 0.5 equilibrium as a grey line, axes and a legend.
-pub fn save_scores(iters: &[u64], d: &[f32], g: &[f32], path: &Path) -> Result<(), String> {
+type Chart<'a, 'b> = plotters::chart::ChartContext<
+    'a,
+    plotters::backend::BitMapBackend<'b>,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+type DrawError = plotters::drawing::DrawingAreaErrorKind<
+    <plotters::backend::BitMapBackend<'static> as plotters::prelude::DrawingBackend>::ErrorType,
+>;
+
+/// A 900 x 450 line chart with axes (iteration against `y_desc` on [0, ymax]), what `draw`
+/// puts in it, and a legend of the labelled series, saved as a PNG.
+fn chart(
+    path: &Path,
+    xmax: f64,
+    ymax: f64,
+    y_desc: &str,
+    legend_at: plotters::chart::SeriesLabelPosition,
+    draw: impl FnOnce(&mut Chart) -> Result<(), DrawError>,
+) -> Result<(), String> {
     use plotters::prelude::*;
     register_font()?;
     let (w, h) = (900u32, 450u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
-    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    let e = |e: DrawError| e.to_string();
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(e)?;
-        let xmax = iters.last().copied().unwrap_or(1).max(1) as f64;
         let mut chart = ChartBuilder::on(&root)
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0f64..xmax, 0f64..1f64)
+            .build_cartesian_2d(0f64..xmax.max(1.0), 0f64..ymax)
             .map_err(e)?;
         chart
             .configure_mesh()
             .x_desc("iteration")
-            .y_desc("score")
+            .y_desc(y_desc)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .light_line_style(RGBColor(235, 235, 235))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(e)?;
-        chart
-            .draw_series(LineSeries::new(
-                [(0.0, 0.5), (xmax, 0.5)],
-                RGBColor(150, 150, 150),
-            ))
-            .map_err(e)?;
-        let window = (iters.len() / 60).max(1) | 1;
-        let series = [
-            (
-                d,
-                RGBColor(31, 90, 200),
-                RGBColor(170, 195, 240),
-                "D score: (p(real) + 1 - p(fake)) / 2",
-            ),
-            (
-                g,
-                RGBColor(210, 40, 40),
-                RGBColor(245, 185, 185),
-                "G score: p(fake)",
-            ),
-        ];
-        for (ys, _, faint, _) in series {
-            chart
-                .draw_series(LineSeries::new(
-                    iters.iter().zip(ys).map(|(&x, &y)| (x as f64, y as f64)),
-                    faint,
-                ))
-                .map_err(e)?;
-        }
-        for (ys, strong, _, name) in series {
-            chart
-                .draw_series(LineSeries::new(
-                    iters
-                        .iter()
-                        .zip(moving_average(ys, window))
-                        .map(|(&x, y)| (x as f64, y as f64)),
-                    strong.stroke_width(2),
-                ))
-                .map_err(e)?
-                .label(if window > 1 {
-                    format!("{name}, moving mean of {window} iterations")
-                } else {
-                    name.to_string()
-                })
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], strong.stroke_width(2))
-                });
-        }
+        draw(&mut chart).map_err(e)?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_at)
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
             .label_font(("sans-serif", 14))
@@ -179,6 +149,124 @@ pub fn save_scores(iters: &[u64], d: &[f32], g: &[f32], path: &Path) -> Result<(
     }
     let img = RgbImage::from_raw(w, h, buf).expect("buffer matches the plot size");
     save_png(&img, path)
+}
+
+/// The D score ((mean p(real) + mean (1 - p(fake))) / 2) and the G score (mean p(fake)) against
+/// iteration, as MATLAB's example plots them: raw per-iteration values faint, a moving average
+/// on top, the 0.5 equilibrium as a grey line, axes and a legend.
+pub fn save_scores(iters: &[u64], d: &[f32], g: &[f32], path: &Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    let xmax = iters.last().copied().unwrap_or(1).max(1) as f64;
+    chart(
+        path,
+        xmax,
+        1.0,
+        "score",
+        SeriesLabelPosition::UpperRight,
+        |chart| {
+            chart.draw_series(LineSeries::new(
+                [(0.0, 0.5), (xmax, 0.5)],
+                RGBColor(150, 150, 150),
+            ))?;
+            let window = (iters.len() / 60).max(1) | 1;
+            let series = [
+                (
+                    d,
+                    RGBColor(31, 90, 200),
+                    RGBColor(170, 195, 240),
+                    "D score: (p(real) + 1 - p(fake)) / 2",
+                ),
+                (
+                    g,
+                    RGBColor(210, 40, 40),
+                    RGBColor(245, 185, 185),
+                    "G score: p(fake)",
+                ),
+            ];
+            for (ys, _, faint, _) in series {
+                chart.draw_series(LineSeries::new(
+                    iters.iter().zip(ys).map(|(&x, &y)| (x as f64, y as f64)),
+                    faint,
+                ))?;
+            }
+            for (ys, strong, _, name) in series {
+                chart
+                    .draw_series(LineSeries::new(
+                        iters
+                            .iter()
+                            .zip(moving_average(ys, window))
+                            .map(|(&x, y)| (x as f64, y as f64)),
+                        strong.stroke_width(2),
+                    ))?
+                    .label(if window > 1 {
+                        format!("{name}, moving mean of {window} iterations")
+                    } else {
+                        name.to_string()
+                    })
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], strong.stroke_width(2))
+                    });
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Sample quality against iteration: the SWD x 1000 of generated against real images at each
+/// pyramid level (`levels` names them, `swd[level][point]`), and as a grey line the mean SWD
+/// between two sets of real images, the floor that sampling noise reaches.
+pub fn save_quality(
+    iters: &[u64],
+    levels: &[usize],
+    swd: &[Vec<f64>],
+    floor: &[f64],
+    path: &Path,
+) -> Result<(), String> {
+    use plotters::prelude::*;
+    let xmax = iters.last().copied().unwrap_or(1).max(1) as f64;
+    let ymax = swd
+        .iter()
+        .flatten()
+        .chain(floor)
+        .fold(1.0f64, |m, &v| m.max(v))
+        * 1.1;
+    chart(
+        path,
+        xmax,
+        ymax,
+        "SWD x 1000",
+        SeriesLabelPosition::UpperRight,
+        |chart| {
+            let colors = [
+                RGBColor(31, 90, 200),
+                RGBColor(40, 150, 60),
+                RGBColor(210, 40, 40),
+            ];
+            for (k, (ys, size)) in swd.iter().zip(levels).enumerate() {
+                let color = colors[k % colors.len()];
+                let pts: Vec<(f64, f64)> =
+                    iters.iter().zip(ys).map(|(&x, &y)| (x as f64, y)).collect();
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+                    .label(format!("generated vs real, {size}x{size} level"))
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+                chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+            }
+            let grey = RGBColor(150, 150, 150);
+            chart
+                .draw_series(LineSeries::new(
+                    iters.iter().zip(floor).map(|(&x, &y)| (x as f64, y)),
+                    grey.stroke_width(2),
+                ))?
+                .label("real vs real, mean of the levels (the noise floor)")
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], grey.stroke_width(2))
+                });
+            Ok(())
+        },
+    )
 }
 
 #[cfg(test)]
