@@ -135,7 +135,11 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
     let mut times = Vec::new();
     let mut t = Instant::now();
     let mut previous = None;
+    let mut reports = Vec::new();
     for _ in 0..n {
+        if gan.unread_stats() >= crate::train::STATS_RING / 2 {
+            reports.extend(gan.read_stats()?);
+        }
         let mark = gan.record_step(&real)?;
         if let Some(m) = previous.replace(mark) {
             gpu.wait_for(&m)?;
@@ -145,7 +149,7 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
     }
     gpu.wait_for(&previous.expect("at least one step"))?;
     times.push(t.elapsed().as_secs_f64() * 1e3);
-    let reports = gan.read_stats()?;
+    reports.extend(gan.read_stats()?);
     if let Some((i, s)) = reports.iter().find(|(_, s)| !s.d_loss.is_finite()) {
         return Err(crate::Error::Gpu(format!(
             "bench step {i} computed a loss that is not finite ({s:?}): the kernels are wrong \

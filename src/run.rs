@@ -303,9 +303,11 @@ pub fn train(
     let real = Tensor::uninit(gpu, &[cfg.batch_size, 3, IMAGE, IMAGE])
         .map_err(|e| RunError::fail(e.to_string()))?;
     let fault = injected_fault();
-    let fail_at = |i: u64| {
-        let note = stopped_note(&ckpt_dir, out);
-        move |e: crate::Error| RunError::fail(format!("iteration {i}: {e}; {note}"))
+    let fail_at = |i: u64, e: crate::Error| {
+        RunError::fail(format!(
+            "iteration {i}: {e}; {}",
+            stopped_note(&ckpt_dir, out)
+        ))
     };
     // The host runs one step ahead: it submits a step, then waits for the one before, so the
     // GPU has the next step queued while the host records. The steps' reports stay on the GPU
@@ -328,9 +330,9 @@ pub fn train(
         let mark = real
             .write(&data)
             .and_then(|_| gan.record_step(&real))
-            .map_err(fail_at(next))?;
+            .map_err(|e| fail_at(next, e))?;
         if let Some((prev, m)) = in_flight.replace((next, mark)) {
-            gpu.wait_for(&m).map_err(fail_at(prev))?;
+            gpu.wait_for(&m).map_err(|e| fail_at(prev, e))?;
             finished_at.push_back(start.elapsed().as_secs_f64());
         }
         let i = gan.step;
@@ -348,7 +350,7 @@ pub fn train(
         {
             continue;
         }
-        let reports = gan.read_stats().map_err(fail_at(i))?;
+        let reports = gan.read_stats().map_err(|e| fail_at(i, e))?;
         in_flight = None;
         finished_at.push_back(start.elapsed().as_secs_f64());
         last_read = Instant::now();
