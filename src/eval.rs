@@ -146,10 +146,9 @@ fn descriptors(images: &Images, seed: u64) -> Vec<Vec<f32>> {
     for set in &mut sets {
         let per = PATCH * PATCH;
         for c in 0..3 {
-            let chan = |d: &[f32]| d[c * per..(c + 1) * per].to_vec();
             let (mut sum, mut sq, mut n) = (0.0f64, 0.0f64, 0.0f64);
             for d in set.chunks_exact(DESC) {
-                for v in chan(d) {
+                for &v in &d[c * per..(c + 1) * per] {
                     sum += v as f64;
                     sq += v as f64 * v as f64;
                     n += 1.0;

@@ -35,8 +35,7 @@ pub fn load_generator(gpu: &Gpu, checkpoint_path: &Path) -> Result<Gan, RunError
 /// [count, 3, 64, 64] in [-1, 1].
 pub fn sample(gan: &Gan, seed: u64, count: usize) -> Result<Vec<f32>, RunError> {
     let gpu = &gan.gpu;
-    let z = Gan::latents(gpu, seed, count).map_err(|e| RunError::fail(e.to_string()))?;
-    let z = z.to_vec().map_err(|e| RunError::fail(e.to_string()))?;
+    let z = Gan::latents(seed, count);
     let lat = crate::model::LATENT;
     // In chunks, so activations stay within one storage binding whatever the count.
     let mut images = Vec::with_capacity(count * 3 * IMAGE * IMAGE);

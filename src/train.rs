@@ -254,9 +254,9 @@ impl Gan {
         self.g.forward(&tape, &zv, false)?.value.to_vec()
     }
 
-    /// `count` latents for `generate`, from a seed.
-    pub fn latents(gpu: &Gpu, seed: u64, count: usize) -> Result<Tensor> {
-        let z = normal(&mut rng_for(seed, STREAM_PREVIEW, 0), count * LATENT);
-        Tensor::from_slice(gpu, &z, &[count, LATENT])
+    /// `count` latents for `generate`, from a seed: [count, 100] on the host, uploaded by the
+    /// caller in as many parts as it generates in.
+    pub fn latents(seed: u64, count: usize) -> Vec<f32> {
+        normal(&mut rng_for(seed, STREAM_PREVIEW, 0), count * LATENT)
     }
 }
