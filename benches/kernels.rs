@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use dcgan::ops::conv::{self, Conv2dOptions, ForwardPath, Geometry, InputGradPath};
+use dcgan::ops::conv::{self, Conv2dOptions, ForwardPath, Geometry, InputGradPath, WeightGradPath};
 use dcgan::ops::linear;
 use dcgan::{AdapterRequest, Gpu, Tensor};
 
@@ -118,54 +118,76 @@ fn bench_conv(c: &mut Criterion) {
         } else {
             ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")
         };
-        // Each pass on the kernels the engine picks, then (on GPUs, or when asked) on the
-        // shared-memory tiles written for GPUs: on a CPU adapter those run 18x slower than the
-        // register kernels and would add half an hour.
-        for tiles in [false, true] {
-            if tiles && !shared_tiles {
+        // Each pass on the kernels the engine picks; on subgroup adapters the forward-shaped
+        // passes also on the flat register kernels that the row windows replace; then (on
+        // GPUs, or when asked) on the shared-memory tiles written for GPUs: on a CPU adapter
+        // those run 18x slower than the register kernels and would add half an hour.
+        let variants = [
+            (
+                "",
+                ForwardPath::Auto,
+                InputGradPath::Auto,
+                Some(WeightGradPath::Auto),
+            ),
+            ("_flat", ForwardPath::Registers, InputGradPath::Direct, None),
+            (
+                "_shared_tiles",
+                ForwardPath::SharedTiles,
+                InputGradPath::SharedTiles,
+                Some(WeightGradPath::SharedTiles),
+            ),
+        ];
+        for (suffix, fp, ip, wp) in variants {
+            if (suffix == "_shared_tiles" && !shared_tiles)
+                || (suffix == "_flat" && gpu.subgroup_size().is_none())
+            {
                 continue;
             }
-            let (fp, ip, suffix) = if tiles {
-                (
-                    ForwardPath::SharedTiles,
-                    InputGradPath::SharedTiles,
-                    "_shared_tiles",
-                )
-            } else {
-                (ForwardPath::Auto, InputGradPath::Auto, "")
-            };
             let forward = |bias| conv::forward_with(&x, &w, bias, None, &g, fp).unwrap();
             let input_grad = |bias| conv::input_grad_with(&dy, &w, bias, None, &g, ip).unwrap();
-            bench_op(
-                &mut group,
-                &gpu,
-                &format!("{fwd}_b{b}_{name}{suffix}"),
-                || {
-                    if transposed {
-                        input_grad(Some(&bias_in))
-                    } else {
-                        forward(Some(&bias_out))
-                    }
-                },
-            );
-            bench_op(
-                &mut group,
-                &gpu,
-                &format!("{dx}_b{b}_{name}{suffix}"),
-                || {
-                    if transposed {
-                        forward(None)
-                    } else {
-                        input_grad(None)
-                    }
-                },
-            );
-            bench_op(
-                &mut group,
-                &gpu,
-                &format!("{dw}_b{b}_{name}{suffix}"),
-                || conv::weight_grad_with(&dy, &x, &g, fp).unwrap(),
-            );
+            // The flat twins only where the engine's choice is the row-window kernel.
+            let (rows_fwd, rows_dx) = conv::row_windows_chosen(&gpu, &g);
+            let (fwd_rows, dx_rows) = if transposed {
+                (rows_dx, rows_fwd)
+            } else {
+                (rows_fwd, rows_dx)
+            };
+            if suffix != "_flat" || fwd_rows {
+                bench_op(
+                    &mut group,
+                    &gpu,
+                    &format!("{fwd}_b{b}_{name}{suffix}"),
+                    || {
+                        if transposed {
+                            input_grad(Some(&bias_in))
+                        } else {
+                            forward(Some(&bias_out))
+                        }
+                    },
+                );
+            }
+            if suffix != "_flat" || dx_rows {
+                bench_op(
+                    &mut group,
+                    &gpu,
+                    &format!("{dx}_b{b}_{name}{suffix}"),
+                    || {
+                        if transposed {
+                            forward(None)
+                        } else {
+                            input_grad(None)
+                        }
+                    },
+                );
+            }
+            if let Some(wp) = wp {
+                bench_op(
+                    &mut group,
+                    &gpu,
+                    &format!("{dw}_b{b}_{name}{suffix}"),
+                    || conv::weight_grad_with(&dy, &x, &g, wp).unwrap(),
+                );
+            }
         }
     }
     group.finish();

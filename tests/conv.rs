@@ -610,3 +610,136 @@ fn weight_gradient_paths_agree_with_the_reference() {
         }
     }
 }
+
+/// The row-window kernels (each lane's pixels a block of one image, taps sharing loaded
+/// inputs) against the f64 definition and bit for bit against the flat register kernels,
+/// which add the same products in the same order: blocks of one row and of several rows,
+/// stride 1, 2 and 3, kernels that are not square, asymmetric padding, channel counts that
+/// leave part of a row tile idle, fewer blocks than a workgroup's lanes, and stride phases
+/// with no taps. (`dcgan_shapes` covers row tiles of 64 channels and several tiles.)
+#[test]
+fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
+    use dcgan::ops::conv::{forward_with, input_grad_with, ForwardPath, Geometry, InputGradPath};
+    let gpu = gpu();
+    assert!(
+        gpu.subgroup_size().is_some(),
+        "the row-window kernels need subgroups, which {} does not offer",
+        gpu.info().name
+    );
+    // (x, w, options): the forward runs on x; the input gradient produces a gradient of x.
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 6] = [
+        // output 6 x 16 (one-row blocks), input 12 x 32, k5 s2, MATLAB "same"
+        (
+            [3, 5, 12, 32],
+            [7, 5, 5, 5],
+            Conv2dOptions::same(12, 32, 5, 2),
+        ),
+        // output 8 x 8 (two-row blocks for 16 pixels a lane), 12 channels, k3 s1, uneven pad
+        (
+            [2, 12, 8, 8],
+            [12, 12, 3, 3],
+            Conv2dOptions::new(1, [1, 1, 2, 0]),
+        ),
+        // output 4 x 4 from k4 x 3 at stride 2
+        (
+            [2, 6, 8, 8],
+            [9, 6, 4, 3],
+            Conv2dOptions::new(2, [1, 2, 0, 1]),
+        ),
+        // stride 3, output 4 x 4
+        (
+            [1, 2, 12, 12],
+            [3, 2, 3, 3],
+            Conv2dOptions::new(3, [0, 2, 1, 0]),
+        ),
+        // k2 at stride 3: the input gradient's phases at offset 2 get no taps (bias only)
+        ([2, 3, 12, 12], [4, 3, 2, 2], Conv2dOptions::valid(3)),
+        // input 8 x 32 at stride 2: input-gradient phases of 4 x 16
+        (
+            [2, 5, 8, 32],
+            [7, 5, 5, 5],
+            Conv2dOptions::same(8, 32, 5, 2),
+        ),
+    ];
+    let (mut forwards, mut input_grads) = (0, 0);
+    for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let mut rng = Rng::new(500 + i as u64);
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(ws.iter().product());
+        let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
+        let (bo, bi) = (rng.vec(g.cout), rng.vec(g.cin));
+        let (xt, wt) = (tensor(&gpu, &x, &xs), tensor(&gpu, &w, &ws));
+        let dyt = tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]);
+        let (bot, bit) = (tensor(&gpu, &bo, &[g.cout]), tensor(&gpu, &bi, &[g.cin]));
+        let act = Some(Activation::LeakyRelu(0.2));
+        let fwd = |path| forward_with(&xt, &wt, Some(&bot), act, &g, path);
+        let dx = |path| input_grad_with(&dyt, &wt, Some(&bit), act, &g, path);
+        // Every case fits both kernels' blocks (see the last check for one that does not).
+        let rows = fwd(ForwardPath::RowWindows)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"))
+            .to_vec()
+            .unwrap();
+        let z = cpu::conv2d(&to64(&x), xs, &to64(&w), ws, Some(&to64(&bo)), opts).0;
+        let want = act_cpu::forward(&z, act.unwrap());
+        assert_close(
+            &format!("row-window forward, case {i}"),
+            &rows,
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let flat = fwd(ForwardPath::Registers).unwrap().to_vec().unwrap();
+        assert!(
+            rows == flat,
+            "case {i}: row-window forward differs from the flat kernel"
+        );
+        forwards += 1;
+        let rows = dx(InputGradPath::RowWindows)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"))
+            .to_vec()
+            .unwrap();
+        let zeros = vec![0.0; xs.iter().product()];
+        let d = conv_reference(&g, &to64(&zeros), &to64(&w), &to64(&dy))[1].clone();
+        let want: Vec<f64> = d
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                let z = v + bi[(k / (g.h * g.w)) % g.cin] as f64;
+                if z > 0.0 {
+                    z
+                } else {
+                    0.2 * z
+                }
+            })
+            .collect();
+        assert_close(
+            &format!("row-window input gradient, case {i}"),
+            &rows,
+            &want,
+            ATOL,
+            RTOL,
+        );
+        let flat = dx(InputGradPath::Direct).unwrap().to_vec().unwrap();
+        assert!(
+            rows == flat,
+            "case {i}: row-window input gradient differs from the direct kernel"
+        );
+        input_grads += 1;
+    }
+    assert_eq!((forwards, input_grads), (6, 6));
+    // Stride phases of 5 x 3 pixels fit no block of 4 or more: an error, not a wrong answer.
+    let g = Geometry::conv(
+        &[1, 2, 10, 6],
+        &[3, 2, 5, 5],
+        Conv2dOptions::same(10, 6, 5, 2),
+    )
+    .unwrap();
+    let dy = tensor(
+        &gpu,
+        &vec![1.0; g.cout * g.oh * g.ow],
+        &[1, g.cout, g.oh, g.ow],
+    );
+    let w = tensor(&gpu, &vec![1.0; 150], &[3, 2, 5, 5]);
+    assert!(input_grad_with(&dy, &w, None, None, &g, InputGradPath::RowWindows).is_err());
+}

@@ -1,5 +1,6 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
-//! fast path), the portable kernels (the plain one) and the shared-memory kernels (for GPUs)
+//! fast path), the portable kernels (the plain one), the row-window kernels (opt-in, bit for
+//! bit the subgroup kernels' results) and the shared-memory kernels (for GPUs)
 //! against an f64 reference written from the definition, and against each other, to 1e-4 of
 //! the output's largest magnitude.
 
@@ -102,6 +103,40 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
             &got,
             &to64(&results[0][k]),
         );
+    }
+    // The row-window kernels (opt-in, subgroup adapters) wherever the layer's shape allows
+    // them: the same products in the same order as the flat register kernels, so equal to
+    // them bit for bit.
+    if gpu.subgroup_size().is_some() {
+        let rows = [
+            forward_with(&xt, &wt, None, None, g, ForwardPath::RowWindows),
+            input_grad_with(&dyt, &wt, None, None, g, InputGradPath::RowWindows),
+        ];
+        let flat = [
+            forward_with(&xt, &wt, None, None, g, ForwardPath::Registers),
+            input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Direct),
+        ];
+        for (k, (got, flat)) in rows.into_iter().zip(flat).enumerate() {
+            let prim = ["forward", "input_grad"][k];
+            // 4 x 4 -> 1 (D's logit) has no block of 4 pixels; every other layer has one.
+            let Ok(got) = got else {
+                assert!(
+                    g.oh * g.ow == 1 && k == 0,
+                    "{name} {prim}: no row-window kernel"
+                );
+                continue;
+            };
+            let got = got.to_vec().unwrap();
+            assert_rel(
+                &format!("{name} {prim} (row windows) vs f64"),
+                &got,
+                &want[k],
+            );
+            assert!(
+                got == flat.unwrap().to_vec().unwrap(),
+                "{name} {prim}: row windows differ from the flat kernel"
+            );
+        }
     }
     if let [fast, plain] = &results[..] {
         for (k, prim) in ["forward", "input_grad", "weight_grad"].iter().enumerate() {

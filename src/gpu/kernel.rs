@@ -52,6 +52,7 @@ fn source(file: &str) -> &'static str {
         "conv" => include_str!("../../shaders/conv.wgsl"),
         "conv_portable" => include_str!("../../shaders/conv_portable.wgsl"),
         "conv_tiled" => include_str!("../../shaders/conv_tiled.wgsl"),
+        "conv_rows" => include_str!("../../shaders/conv_rows.wgsl"),
         "conv_common" => include_str!("../../shaders/conv_common.wgsl"),
         "matmul_common" => include_str!("../../shaders/matmul_common.wgsl"),
         "batch_norm" => include_str!("../../shaders/batch_norm.wgsl"),

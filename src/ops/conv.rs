@@ -129,8 +129,14 @@ fn tile_override() -> Option<(u32, u32)> {
 
 /// Which kernel file and tile shape serve a conv GEMM of `rows` output channels.
 enum Plan {
-    /// `conv.wgsl`: one subgroup per workgroup, TM rows (a multiple of SG) x TN columns a lane.
-    Subgroup { sg: u32, tm: u32, tn: u32 },
+    /// `conv.wgsl`: one subgroup per workgroup, TM rows (a multiple of SG) x TN columns a lane;
+    /// `conv_rows.wgsl` takes up to `tn_rows` pixels a lane.
+    Subgroup {
+        sg: u32,
+        tm: u32,
+        tn: u32,
+        tn_rows: u32,
+    },
     /// `conv_portable.wgsl`, for adapters without subgroups.
     Portable(KernelTiles),
 }
@@ -140,15 +146,22 @@ impl Plan {
         match gpu.subgroup_size() {
             Some(sg) => {
                 // llvmpipe: big tiles amortise its per-lane loads (64 x 16 measured best at
-                // the DCGAN shapes); GPUs: one row per lane keeps register pressure low.
-                let (tm_max, tn) =
-                    tile_override().unwrap_or(if gpu.info().device_type == wgpu::DeviceType::Cpu {
-                        (64, 16)
-                    } else {
-                        (sg, 4)
-                    });
+                // the DCGAN shapes; the row windows run faster still at 64 x 32, but compile
+                // several times slower, so they keep 16 unless DCGAN_CONV_TILE asks); GPUs:
+                // one row per lane keeps register pressure low.
+                let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
+                let (tm_max, tn, tn_rows) = match tile_override() {
+                    Some((tm, tn)) => (tm, tn, tn),
+                    None if cpu => (64, 16, 16),
+                    None => (sg, 4, 4),
+                };
                 let tm = (rows as u32).next_multiple_of(sg).min(tm_max.max(sg));
-                Plan::Subgroup { sg, tm, tn }
+                Plan::Subgroup {
+                    sg,
+                    tm,
+                    tn,
+                    tn_rows,
+                }
             }
             None => Plan::Portable(tile_plan(gpu, rows)),
         }
@@ -156,7 +169,7 @@ impl Plan {
 
     fn spec(&self, entry: &'static str) -> crate::gpu::KernelSpec {
         match *self {
-            Plan::Subgroup { sg, tm, tn } => crate::gpu::KernelSpec::new("conv", entry)
+            Plan::Subgroup { sg, tm, tn, .. } => crate::gpu::KernelSpec::new("conv", entry)
                 .with("SG", sg)
                 .with("TM", tm)
                 .with("TMS", tm / sg)
@@ -165,9 +178,58 @@ impl Plan {
         }
     }
 
+    /// `conv_rows.wgsl`'s spec and grid for a GEMM of `rows` channels over `pixels` (the
+    /// output pixels, or one stride phase's), when the subgroup tile's TN pixels can be laid out
+    /// as a BY x BX block of an `oh` x `ow` pixel grid.
+    #[allow(clippy::too_many_arguments)]
+    fn rows_spec(
+        &self,
+        gpu: &crate::gpu::Gpu,
+        entry: &'static str,
+        rows: usize,
+        pixels: usize,
+        (oh, ow): (usize, usize),
+        g: &Geometry,
+    ) -> Option<Result<(crate::gpu::KernelSpec, [u32; 3])>> {
+        let Plan::Subgroup {
+            sg, tm, tn_rows, ..
+        } = *self
+        else {
+            return None;
+        };
+        // The largest block of tn_rows, tn_rows / 2, ... (at least 4) pixels that tiles the
+        // pixel grid: smaller blocks would share too few loads to pay for the extra lanes.
+        let floor = tn_rows.min(4);
+        let (tn, (bx, by)) = std::iter::successors(Some(tn_rows), |t| Some(t / 2))
+            .take_while(|t| *t >= floor)
+            .find_map(|t| Some((t, row_blocks(t, oh, ow)?)))?;
+        let (s, kw) = (g.opts.stride as u32, g.kw as u32);
+        let tx = kw.div_ceil(s);
+        let spec = crate::gpu::KernelSpec::new("conv_rows", entry)
+            .with("SG", sg)
+            .with("TM", tm)
+            .with("TMS", tm / sg)
+            .with("TN", tn)
+            .with("BX", bx)
+            .with("BY", by)
+            .with("S", s)
+            .with("KW", kw)
+            .with("TX", tx)
+            .with("FSPAN", (bx - 1) * s + kw)
+            .with("DSPAN", bx + tx - 1);
+        // One lane a block: the flat kernel's grid with TN pixels a lane.
+        let flat = Plan::Subgroup {
+            sg,
+            tm,
+            tn,
+            tn_rows: tn,
+        };
+        Some(flat.grid(gpu, rows, pixels).map(|grid| (spec, grid)))
+    }
+
     fn grid(&self, gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
         match *self {
-            Plan::Subgroup { sg, tm, tn } => {
+            Plan::Subgroup { sg, tm, tn, .. } => {
                 let x = cols.div_ceil((sg * tn) as usize);
                 let y = rows.div_ceil(tm as usize);
                 let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
@@ -182,6 +244,24 @@ impl Plan {
             Plan::Portable(t) => t.grid(gpu, rows, cols),
         }
     }
+}
+
+/// A lane's `tn` pixels as a `by` x `bx` block of an `oh` x `ow` grid: `bx` = min(tn, ow)
+/// dividing both tn and ow, `by` = tn / bx dividing oh, so no block straddles two rows (or two
+/// images).
+fn row_blocks(tn: u32, oh: usize, ow: usize) -> Option<(u32, u32)> {
+    let bx = tn.min(ow as u32).max(1);
+    let by = tn / bx;
+    (tn % bx == 0 && ow % bx as usize == 0 && oh % by as usize == 0).then_some((bx, by))
+}
+
+/// `DCGAN_CONV_ROWS=1`: the forward-shaped primitives on the row-window kernels
+/// (`conv_rows.wgsl`) wherever the shapes allow. Not the default: on llvmpipe they run the
+/// DCGAN's forward-shaped layers 1.05-1.4x faster but take minutes to compile
+/// (BENCHMARKS.md), which every process start would pay.
+fn rows_requested() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("DCGAN_CONV_ROWS").is_ok_and(|v| v == "1"))
 }
 
 /// The geometry of one conv: x [batch, cin, h, w], w [cout, cin, kh, kw], y [batch, cout, oh, ow].
@@ -252,28 +332,43 @@ pub fn forward_act(
     forward_with(x, w, bias, act, g, ForwardPath::Auto)
 }
 
-/// How primitive 1 (and, by `WeightGradPath`, primitive 3) is computed.
+/// How primitive 1 is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForwardPath {
-    /// `SharedTiles` where `DCGAN_CONV_TILED=1` asks for it, else `Registers`. The shared-memory
-    /// kernels are written for GPUs but not yet measured on one, so nothing picks them unasked.
+    /// `SharedTiles` where `DCGAN_CONV_TILED=1` asks for it, `RowWindows` where
+    /// `DCGAN_CONV_ROWS=1` does and the output's shape allows it, else `Registers`. The
+    /// shared-memory kernels are written for GPUs but not yet measured on one; the row windows
+    /// are faster on llvmpipe but slow to compile there; so neither is picked unasked.
     Auto,
-    /// The register-tiled kernel of the adapter's family (`conv.wgsl`, `conv_portable.wgsl`).
+    /// The register-tiled kernel of the adapter's family (`conv.wgsl`, `conv_portable.wgsl`),
+    /// each lane's pixels consecutive in (image, row, column) order.
     Registers,
+    /// `conv.wgsl`'s tile with each lane's pixels a block of one image (`conv_rows.wgsl`), so
+    /// that neighbouring taps reuse loaded inputs; subgroup adapters and block-divisible
+    /// outputs only (an error otherwise).
+    RowWindows,
     /// 64 x 64 output tiles with 16-deep slabs of both operands in workgroup memory
     /// (`conv_tiled.wgsl`).
     SharedTiles,
 }
 
-/// Primitive 3 chooses between the same kernels as primitive 1.
-pub type WeightGradPath = ForwardPath;
+/// How primitive 3 is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightGradPath {
+    /// `SharedTiles` where `DCGAN_CONV_TILED=1` asks for it, else `Registers`.
+    Auto,
+    /// The register-tiled kernel of the adapter's family.
+    Registers,
+    /// `conv_tiled.wgsl`'s shared-memory tiles.
+    SharedTiles,
+}
 
-impl ForwardPath {
+impl WeightGradPath {
     fn shared_tiles(self) -> bool {
         match self {
-            ForwardPath::Auto => tiled_requested(),
-            ForwardPath::Registers => false,
-            ForwardPath::SharedTiles => true,
+            WeightGradPath::Auto => tiled_requested(),
+            WeightGradPath::Registers => false,
+            WeightGradPath::SharedTiles => true,
         }
     }
 }
@@ -298,6 +393,36 @@ fn tiled_grid(gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3
     Ok([x as u32, y as u32, 1])
 }
 
+type SpecGrid = (crate::gpu::KernelSpec, [u32; 3]);
+
+/// Primitive 1 on `conv_rows.wgsl`, where the plan and the output's shape allow it.
+fn forward_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
+    let cols = g.batch * g.oh * g.ow;
+    plan.rows_spec(gpu, "conv2d_forward", g.cout, cols, (g.oh, g.ow), g)
+}
+
+/// Primitive 2 on `conv_rows.wgsl`, where the plan allows it and every stride phase has the
+/// same, block-divisible shape (h and w multiples of the stride).
+fn input_grad_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
+    let s = g.opts.stride;
+    if g.h % s != 0 || g.w % s != 0 {
+        return None;
+    }
+    let cols = g.batch * (g.h / s) * (g.w / s);
+    plan.rows_spec(gpu, "conv2d_input_grad", g.cin, cols, (g.h / s, g.w / s), g)
+}
+
+/// Whether `ForwardPath::Auto` and `InputGradPath::Auto` pick the row-window kernels for
+/// this geometry on this adapter (benchmarks compare those against the flat kernels).
+pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
+    if !rows_requested() || tiled_requested() {
+        return (false, false);
+    }
+    let fwd = forward_rows(gpu, &Plan::new(gpu, g.cout), g).is_some();
+    let dx = !g.prefers_col2im(gpu) && input_grad_rows(gpu, &Plan::new(gpu, g.cin), g).is_some();
+    (fwd, dx)
+}
+
 /// Primitive 1 on the chosen kernel.
 pub fn forward_with(
     x: &Tensor,
@@ -310,14 +435,30 @@ pub fn forward_with(
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
     let cols = g.batch * g.oh * g.ow;
-    let (spec, grid) = if path.shared_tiles() {
-        (
+    let auto = path == ForwardPath::Auto;
+    let path = match path {
+        ForwardPath::Auto if tiled_requested() => ForwardPath::SharedTiles,
+        ForwardPath::Auto if rows_requested() => ForwardPath::RowWindows,
+        ForwardPath::Auto => ForwardPath::Registers,
+        p => p,
+    };
+    let plan = Plan::new(gpu, g.cout);
+    let rows = (path == ForwardPath::RowWindows)
+        .then(|| forward_rows(gpu, &plan, g))
+        .flatten();
+    let (spec, grid) = match (path, rows) {
+        (ForwardPath::SharedTiles, _) => (
             crate::gpu::KernelSpec::new("conv_tiled", "conv2d_forward"),
             tiled_grid(gpu, g.cout, cols)?,
-        )
-    } else {
-        let plan = Plan::new(gpu, g.cout);
-        (plan.spec("conv2d_forward"), plan.grid(gpu, g.cout, cols)?)
+        ),
+        (_, Some(rows)) => rows?,
+        (ForwardPath::RowWindows, None) if !auto => {
+            return Err(Error::Shape(format!(
+                "no row-window kernel for a {}x{} output on this adapter",
+                g.oh, g.ow
+            )))
+        }
+        _ => (plan.spec("conv2d_forward"), plan.grid(gpu, g.cout, cols)?),
     };
     dispatch_with_epilogue(&spec, g, x, w, bias, act, &y, grid)?;
     Ok(y)
@@ -362,12 +503,17 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
 /// How primitive 2 is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputGradPath {
-    /// `Col2im` where `Direct` would waste most of its work, else `Direct` (`SharedTiles` in
-    /// its place when `DCGAN_CONV_TILED=1`).
+    /// `Col2im` where `Direct` would waste most of its work, else `Direct`, or in its place
+    /// `SharedTiles` when `DCGAN_CONV_TILED=1` or `RowWindows` when `DCGAN_CONV_ROWS=1` (and
+    /// the shapes allow it).
     Auto,
     /// One implicit-GEMM dispatch, a grid z slice per stride phase, each input pixel gathering
     /// its taps.
     Direct,
+    /// `Direct` with each lane's pixels a block of one phase of one image (`conv_rows.wgsl`),
+    /// neighbouring taps reusing loaded values; subgroup adapters, and input sizes that are
+    /// multiples of the stride with block-divisible phases, only (an error otherwise).
+    RowWindows,
     /// A GEMM of the weights with dy over (image, output pixel), then a gather of the taps
     /// that reach each input pixel.
     Col2im,
@@ -418,9 +564,11 @@ pub fn input_grad_with(
     path: InputGradPath,
 ) -> Result<Tensor> {
     let gpu = dy.gpu();
+    let auto = path == InputGradPath::Auto;
     let path = match path {
         InputGradPath::Auto if g.prefers_col2im(gpu) => InputGradPath::Col2im,
         InputGradPath::Auto if tiled_requested() => InputGradPath::SharedTiles,
+        InputGradPath::Auto if rows_requested() => InputGradPath::RowWindows,
         InputGradPath::Auto => InputGradPath::Direct,
         p => p,
     };
@@ -431,14 +579,23 @@ pub fn input_grad_with(
     let s = g.opts.stride;
     // One dispatch for all s x s phases (grid z), x sized for phase (0, 0), the largest.
     let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);
-    let (spec, mut grid) = if path == InputGradPath::SharedTiles {
-        (
+    let plan = Plan::new(gpu, g.cin);
+    let rows = (path == InputGradPath::RowWindows)
+        .then(|| input_grad_rows(gpu, &plan, g))
+        .flatten();
+    let (spec, mut grid) = match (path, rows) {
+        (InputGradPath::SharedTiles, _) => (
             crate::gpu::KernelSpec::new("conv_tiled", "conv2d_input_grad"),
             tiled_grid(gpu, g.cin, cols)?,
-        )
-    } else {
-        let plan = Plan::new(gpu, g.cin);
-        (plan.spec("conv2d_input_grad"), plan.grid(gpu, g.cin, cols)?)
+        ),
+        (_, Some(rows)) => rows?,
+        (InputGradPath::RowWindows, None) if !auto => {
+            return Err(Error::Shape(format!(
+                "no row-window kernel for a {}x{} stride-{s} input gradient on this adapter",
+                g.h, g.w
+            )))
+        }
+        _ => (plan.spec("conv2d_input_grad"), plan.grid(gpu, g.cin, cols)?),
     };
     grid[2] = (s.min(g.h) * s.min(g.w)) as u32;
     dispatch_with_epilogue(&spec, g, dy, w, bias, act, &dx, grid)?;

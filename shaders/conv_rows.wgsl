@@ -1,0 +1,202 @@
+// conv_rows.wgsl: conv.wgsl's forward and input-gradient primitives with each lane's TN
+// pixels laid out as a BY x BX block of one image, so that neighbouring kernel taps reuse the
+// input values already loaded: per (channel, kernel row) a lane loads BY rows of FSPAN input
+// values once, where conv.wgsl loads KW x TN values (one per tap and pixel). The taps of a
+// kernel row are unrolled so that every window index is a constant; that makes the loop body
+// KW times the flat kernel's, and llvmpipe's compile time grows with it (see
+// ForwardPath::RowWindows). On llvmpipe every
+// storage-buffer load is a loop over the lanes with bounds checks, so loads, not
+// multiply-adds, set the speed there (BENCHMARKS.md "What limits lavapipe").
+// Compile-time: SG lanes, TM rows (TMS = TM / SG a lane), BX, BY (TN = BX * BY), stride S,
+// kernel width KW, and for input_grad TX = ceil(KW / S) taps a phase can have in x.
+// FSPAN = (BX - 1) * S + KW (forward) and DSPAN = BX + TX - 1 (input_grad) input values a
+// block row (both spliced in, since the module holds both entry points).
+// The host picks this file only when BX divides the output width and BY its height (for
+// input_grad: of every stride phase, which needs h and w multiples of S), so a block never
+// straddles rows or images.
+
+//#include conv_common
+//#include epilogue
+
+// a = x, b = w, out = y [batch, cout, oh, ow]. GEMM rows = cout, columns = output pixels.
+@compute @workgroup_size(SG)
+fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let bpr = p.ow / BX;
+    let bpi = (p.oh / BY) * bpr;
+    let nblk = p.batch * bpi;
+    let blk_raw = wid.x * SG + lid.x;
+    let blk = min(blk_raw, nblk - 1u);
+    let n = blk / bpi;
+    let rem = blk - n * bpi;
+    let oy0 = (rem / bpr) * BY;
+    let ox0 = (rem - (rem / bpr) * bpr) * BX;
+    let hw = p.h * p.w;
+    let kk = p.kh * KW;
+    let xb = i32(n * p.cin * hw);
+    let ix0 = i32(ox0 * S) - i32(p.pad_l);
+    //#unroll t FSPAN
+    let xin{t} = ix0 + {t}i >= 0 && ix0 + {t}i < i32(p.w);
+    //#end
+    let co0 = wid.y * TM;
+    //#unroll s TMS
+    let wrow{s} = min(co0 + {s}u * SG + lid.x, p.cout - 1u) * p.cin * kk;
+    //#unroll l SG
+    var acc_{s}_{l} = array<f32, TN>();
+    //#end
+    //#end
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let cofs = xb + i32(ci * hw);
+        for (var ky = 0u; ky < p.kh; ky++) {
+            let k0 = ci * kk + ky * KW;
+            //#unroll s TMS
+            var av{s} = array<f32, KW>();
+            //#unroll kx KW
+            av{s}[{kx}] = b[wrow{s} + k0 + {kx}u];
+            //#end
+            //#end
+            //#unroll r BY
+            var v{r} = array<f32, FSPAN>();
+            {
+                let y = i32((oy0 + {r}u) * S + ky) - i32(p.pad_t);
+                let yin = y >= 0 && y < i32(p.h);
+                let rb = cofs + y * i32(p.w) + ix0;
+                //#unroll t FSPAN
+                v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
+                //#end
+            }
+            //#end
+            //#unroll kx KW
+            {
+                //#unroll s TMS
+                //#unroll l SG
+                let w{s}_{l} = subgroupBroadcast(av{s}[{kx}], {l}u);
+                //#unroll r BY
+                //#unroll c BX
+                acc_{s}_{l}[{r} * BX + {c}] = fma(w{s}_{l}, v{r}[{c} * S + {kx}], acc_{s}_{l}[{r} * BX + {c}]);
+                //#end
+                //#end
+                //#end
+                //#end
+            }
+            //#end
+        }
+    }
+    if (blk_raw >= nblk) { return; }
+    let ohw = p.oh * p.ow;
+    //#unroll s TMS
+    //#unroll l SG
+    {
+        let co = co0 + {s}u * SG + {l}u;
+        if (co < p.cout) {
+            var bv = 0.0;
+            if (p.has_bias != 0u) { bv = bias[co]; }
+            let ob = (n * p.cout + co) * ohw + oy0 * p.ow + ox0;
+            //#unroll r BY
+            //#unroll c BX
+            out[ob + {r}u * p.ow + {c}u] = epilogue(acc_{s}_{l}[{r} * BX + {c}] + bv);
+            //#end
+            //#end
+        }
+    }
+    //#end
+    //#end
+}
+
+// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w]. Grid z is the stride phase
+// (ph_y, ph_x) as in conv.wgsl; every phase has (h / S) x (w / S) pixels here. For the taps of
+// a phase, pixel qx reads dy column qx + dxo0 - tx at its tx-th tap, so the BX pixels of a
+// block row read BX + TX - 1 consecutive columns in all.
+@compute @workgroup_size(SG)
+fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let phase = stride_phase(wid.z);
+    let ph_y = phase.x;
+    let ph_x = phase.y;
+    let bpr = phase.w / BX;
+    let bpi = (phase.z / BY) * bpr;
+    let nblk = p.batch * bpi;
+    let blk_raw = wid.x * SG + lid.x;
+    let blk = min(blk_raw, nblk - 1u);
+    let n = blk / bpi;
+    let rem = blk - n * bpi;
+    let qy0 = (rem / bpr) * BY;
+    let qx0 = (rem - (rem / bpr) * bpr) * BX;
+    let ohw = p.oh * p.ow;
+    let kk = p.kh * KW;
+    let db = i32(n * p.cout * ohw);
+    let ky0 = (ph_y + p.pad_t) % S;
+    let kx0 = (ph_x + p.pad_l) % S;
+    // Exact division: ph_x + pl - kx0 is a multiple of S.
+    let xbase = i32(qx0) + (i32(ph_x + p.pad_l) - i32(kx0)) / i32(S) - i32(TX - 1u);
+    //#unroll t DSPAN
+    let xin{t} = xbase + {t}i >= 0 && xbase + {t}i < i32(p.ow);
+    //#end
+    //#unroll tx TX
+    let tap{tx} = kx0 + {tx}u * S < KW;
+    let kxt{tx} = min(kx0 + {tx}u * S, KW - 1u);
+    //#end
+    let ci0 = wid.y * TM;
+    //#unroll s TMS
+    let wofs{s} = min(ci0 + {s}u * SG + lid.x, p.cin - 1u) * kk;
+    //#unroll l SG
+    var acc_{s}_{l} = array<f32, TN>();
+    //#end
+    //#end
+    for (var co = 0u; co < p.cout; co++) {
+        let wco = co * p.cin * kk;
+        let dco = db + i32(co * ohw);
+        for (var ky = ky0; ky < p.kh; ky += S) {
+            let dyo = (i32(ph_y + p.pad_t) - i32(ky)) / i32(S);
+            let k0 = wco + ky * KW;
+            //#unroll s TMS
+            var av{s} = array<f32, TX>();
+            //#unroll tx TX
+            av{s}[{tx}] = b[k0 + kxt{tx} + wofs{s}];
+            //#end
+            //#end
+            //#unroll r BY
+            var v{r} = array<f32, DSPAN>();
+            {
+                let y = i32(qy0 + {r}u) + dyo;
+                let yin = y >= 0 && y < i32(p.oh);
+                let rb = dco + y * i32(p.ow) + xbase;
+                //#unroll t DSPAN
+                v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
+                //#end
+            }
+            //#end
+            //#unroll tx TX
+            if (tap{tx}) {
+                //#unroll s TMS
+                //#unroll l SG
+                let w{s}_{l} = subgroupBroadcast(av{s}[{tx}], {l}u);
+                //#unroll r BY
+                //#unroll c BX
+                acc_{s}_{l}[{r} * BX + {c}] = fma(w{s}_{l}, v{r}[{c} + TX - 1 - {tx}], acc_{s}_{l}[{r} * BX + {c}]);
+                //#end
+                //#end
+                //#end
+                //#end
+            }
+            //#end
+        }
+    }
+    if (blk_raw >= nblk) { return; }
+    let hw = p.h * p.w;
+    //#unroll s TMS
+    //#unroll l SG
+    {
+        let ci = ci0 + {s}u * SG + {l}u;
+        if (ci < p.cin) {
+            var bv = 0.0;
+            if (p.has_bias != 0u) { bv = bias[ci]; }
+            let ob = (n * p.cin + ci) * hw + ph_y * p.w + ph_x;
+            //#unroll r BY
+            //#unroll c BX
+            out[ob + (qy0 + {r}u) * S * p.w + (qx0 + {c}u) * S] = epilogue(acc_{s}_{l}[{r} * BX + {c}] + bv);
+            //#end
+            //#end
+        }
+    }
+    //#end
+    //#end
+}
