@@ -252,7 +252,8 @@ impl Plan {
 fn row_blocks(tn: u32, oh: usize, ow: usize) -> Option<(u32, u32)> {
     let bx = tn.min(ow as u32).max(1);
     let by = tn / bx;
-    (tn % bx == 0 && ow % bx as usize == 0 && oh % by as usize == 0).then_some((bx, by))
+    (tn.is_multiple_of(bx) && ow.is_multiple_of(bx as usize) && oh.is_multiple_of(by as usize))
+        .then_some((bx, by))
 }
 
 /// `DCGAN_CONV_ROWS=1`: the forward-shaped primitives on the row-window kernels
@@ -405,7 +406,7 @@ fn forward_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Resu
 /// same, block-divisible shape (h and w multiples of the stride).
 fn input_grad_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
     let s = g.opts.stride;
-    if g.h % s != 0 || g.w % s != 0 {
+    if !g.h.is_multiple_of(s) || !g.w.is_multiple_of(s) {
         return None;
     }
     let cols = g.batch * (g.h / s) * (g.w / s);
