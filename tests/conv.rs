@@ -672,16 +672,16 @@ fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
         let (xt, wt) = (tensor(&gpu, &x, &xs), tensor(&gpu, &w, &ws));
         let dyt = tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]);
         let (bot, bit) = (tensor(&gpu, &bo, &[g.cout]), tensor(&gpu, &bi, &[g.cin]));
-        let act = Some(Activation::LeakyRelu(0.2));
-        let fwd = |path| forward_with(&xt, &wt, Some(&bot), act, &g, path);
-        let dx = |path| input_grad_with(&dyt, &wt, Some(&bit), act, &g, path);
+        let act = Activation::LeakyRelu(0.2);
+        let fwd = |path| forward_with(&xt, &wt, Some(&bot), Some(act), &g, path);
+        let dx = |path| input_grad_with(&dyt, &wt, Some(&bit), Some(act), &g, path);
         // Every case fits both kernels' blocks (see the last check for one that does not).
         let rows = fwd(ForwardPath::RowWindows)
             .unwrap_or_else(|e| panic!("case {i}: {e}"))
             .to_vec()
             .unwrap();
         let z = cpu::conv2d(&to64(&x), xs, &to64(&w), ws, Some(&to64(&bo)), opts).0;
-        let want = act_cpu::forward(&z, act.unwrap());
+        let want = act_cpu::forward(&z, act);
         assert_close(
             &format!("row-window forward, case {i}"),
             &rows,
