@@ -118,8 +118,9 @@ fn bench_conv(c: &mut Criterion) {
         } else {
             ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")
         };
-        // Each pass on the kernels the engine picks; on subgroup adapters the forward-shaped
-        // passes also on the flat register kernels that the row windows replace; then (on
+        // Each pass on the kernels the engine picks; where those are the row windows
+        // (DCGAN_CONV_ROWS=1), the forward-shaped passes also on the flat register kernels
+        // they replace (`_flat`); then (on
         // GPUs, or when asked) on the shared-memory tiles written for GPUs: on a CPU adapter
         // those run 18x slower than the register kernels and would add half an hour.
         let variants = [
