@@ -18,18 +18,29 @@
 //#include conv_common
 //#include epilogue
 
-// a = x, b = w, out = y [batch, cout, oh, ow]. GEMM rows = cout, columns = output pixels.
-@compute @workgroup_size(SG)
-fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let bpr = p.ow / BX;
-    let bpi = (p.oh / BY) * bpr;
+// The block of lane `blk_raw` in a grid_h x grid_w pixel grid of every image: (image, first
+// row, first column, blocks in all). Lanes past the last block take the last one and store
+// nothing.
+fn lane_block(grid_h: u32, grid_w: u32, blk_raw: u32) -> vec4<u32> {
+    let bpr = grid_w / BX;
+    let bpi = (grid_h / BY) * bpr;
     let nblk = p.batch * bpi;
-    let blk_raw = wid.x * SG + lid.x;
     let blk = min(blk_raw, nblk - 1u);
     let n = blk / bpi;
     let rem = blk - n * bpi;
-    let oy0 = (rem / bpr) * BY;
-    let ox0 = (rem - (rem / bpr) * bpr) * BX;
+    let by = rem / bpr;
+    return vec4<u32>(n, by * BY, (rem - by * bpr) * BX, nblk);
+}
+
+// a = x, b = w, out = y [batch, cout, oh, ow]. GEMM rows = cout, columns = output pixels.
+@compute @workgroup_size(SG)
+fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let blk_raw = wid.x * SG + lid.x;
+    let blk = lane_block(p.oh, p.ow, blk_raw);
+    let n = blk.x;
+    let oy0 = blk.y;
+    let ox0 = blk.z;
+    let nblk = blk.w;
     let hw = p.h * p.w;
     let kk = p.kh * KW;
     let xb = i32(n * p.cin * hw);
@@ -111,15 +122,12 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let phase = stride_phase(wid.z);
     let ph_y = phase.x;
     let ph_x = phase.y;
-    let bpr = phase.w / BX;
-    let bpi = (phase.z / BY) * bpr;
-    let nblk = p.batch * bpi;
     let blk_raw = wid.x * SG + lid.x;
-    let blk = min(blk_raw, nblk - 1u);
-    let n = blk / bpi;
-    let rem = blk - n * bpi;
-    let qy0 = (rem / bpr) * BY;
-    let qx0 = (rem - (rem / bpr) * bpr) * BX;
+    let blk = lane_block(phase.z, phase.w, blk_raw);
+    let n = blk.x;
+    let qy0 = blk.y;
+    let qx0 = blk.z;
+    let nblk = blk.w;
     let ohw = p.oh * p.ow;
     let kk = p.kh * KW;
     let db = i32(n * p.cout * ohw);
