@@ -18,6 +18,8 @@ use crate::train::{normal, rng_for, Gan, TrainConfig};
 pub struct Summary {
     pub adapter: String,
     pub batch: usize,
+    /// "row windows" or "flat": the kernels of the forward-shaped conv primitives.
+    pub conv_kernels: String,
     pub step_ms_median: f64,
     pub step_ms_min: f64,
     pub step_ms_max: f64,
@@ -183,6 +185,12 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
         Summary {
             adapter: gpu.describe(),
             batch,
+            conv_kernels: if gpu.row_windows() {
+                "row windows"
+            } else {
+                "flat"
+            }
+            .into(),
             step_ms_median: med,
             step_ms_min: min,
             step_ms_max: max,

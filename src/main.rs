@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::parser::ValueSource;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use dcgan::run::{RunConfig, RunError};
 use dcgan::{AdapterRequest, Gpu};
@@ -27,6 +27,29 @@ struct DeviceArgs {
     /// Use the adapter whose name contains this text (env DCGAN_ADAPTER)
     #[arg(long, global = true)]
     adapter: Option<String>,
+}
+
+/// `--conv-kernels`: which kernels serve the forward-shaped conv primitives.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+enum ConvKernelsArg {
+    /// Row windows on CPU adapters when the run is long enough to repay their compile time
+    /// (env DCGAN_CONV_ROWS=1/0 decides instead when set), else flat
+    #[default]
+    Auto,
+    /// The flat register kernels
+    Flat,
+    /// The row-window kernels (faster on llvmpipe; minutes to compile there)
+    Rows,
+}
+
+impl From<ConvKernelsArg> for dcgan::ops::conv::ConvKernels {
+    fn from(a: ConvKernelsArg) -> Self {
+        match a {
+            ConvKernelsArg::Auto => Self::Auto,
+            ConvKernelsArg::Flat => Self::Flat,
+            ConvKernelsArg::Rows => Self::RowWindows,
+        }
+    }
 }
 
 impl DeviceArgs {
@@ -63,6 +86,10 @@ enum Command {
         /// Print the summary as one JSON object
         #[arg(long)]
         json: bool,
+        /// Conv kernels; auto picks what `dcgan train` at this batch for its default 4,200
+        /// iterations would
+        #[arg(long, value_enum, default_value_t = ConvKernelsArg::Auto)]
+        conv_kernels: ConvKernelsArg,
     },
     /// Write samples of a trained generator
     Generate {
@@ -162,6 +189,9 @@ struct TrainArgs {
     /// Continue the run in this folder
     #[arg(long, conflicts_with = "out")]
     resume: Option<PathBuf>,
+    /// Conv kernels (results are bit-identical; only speed and compile time differ)
+    #[arg(long, value_enum, default_value_t = ConvKernelsArg::Auto)]
+    conv_kernels: ConvKernelsArg,
 }
 
 /// The shipped sample data, found beside the binary's source tree or the working directory.
@@ -345,7 +375,7 @@ fn train(a: TrainArgs, given: &[String]) -> Result<(), RunError> {
     if resume {
         check_resume_options(&out, &cfg, given)?;
     }
-    dcgan::run::train(&gpu, cfg, &out, resume, given_now)
+    dcgan::run::train(&gpu, cfg, &out, resume, given_now, a.conv_kernels.into())
 }
 
 fn print_summary(name: &str, rows: &[dcgan::model::SummaryRow]) -> usize {
@@ -372,6 +402,7 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
             batch,
             iterations,
             json,
+            conv_kernels,
         } => {
             if batch == 0 || iterations == 0 {
                 return Err(RunError {
@@ -384,6 +415,8 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
                 code: 1,
                 msg: e.to_string(),
             };
+            let kernels = dcgan::ops::conv::ConvKernels::from(conv_kernels);
+            kernels.apply(&gpu, batch as u64 * 4200);
             let (s, breakdown) = dcgan::bench::run(&gpu, batch, iterations).map_err(fail)?;
             if json {
                 println!("{}", serde_json::to_string(&s).expect("summary serialises"));
@@ -391,6 +424,7 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
             }
             println!("adapter:             {}", s.adapter);
             println!("batch:               {}", s.batch);
+            println!("conv kernels:        {}", s.conv_kernels);
             println!(
                 "step:                {:.1} ms median ({:.1} min, {:.1} max over {iterations})",
                 s.step_ms_median, s.step_ms_min, s.step_ms_max

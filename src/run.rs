@@ -174,6 +174,7 @@ pub fn train(
     out: &Path,
     resume: bool,
     given: Given,
+    kernels: crate::ops::conv::ConvKernels,
 ) -> Result<(), RunError> {
     let ckpt_dir = out.join("checkpoints");
     let prev_dir = out.join("previews");
@@ -257,6 +258,14 @@ pub fn train(
         gpu.describe(),
         cfg.seed
     );
+    let images = cfg.iterations.saturating_sub(gan.step) * cfg.batch_size as u64;
+    if kernels.apply(gpu, images) {
+        eprintln!(
+            "conv kernels: row windows (bit-identical to the flat ones and faster for a run this \
+             long, but llvmpipe compiles them for a minute or two first; --conv-kernels flat \
+             skips that)"
+        );
+    }
 
     // Metrics already written past the resumed step belong to a lost future: drop them.
     let metrics_path = out.join("metrics.jsonl");

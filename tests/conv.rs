@@ -743,3 +743,36 @@ fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
     let w = tensor(&gpu, &vec![1.0; 150], &[3, 2, 5, 5]);
     assert!(input_grad_with(&dy, &w, None, None, &g, InputGradPath::RowWindows).is_err());
 }
+
+#[test]
+fn the_run_length_decides_the_conv_kernels() {
+    use dcgan::ops::conv::{row_windows_chosen, ConvKernels, Geometry, ROW_WINDOWS_MIN_IMAGES};
+    let gpu = gpu();
+    // D's second layer at batch 4: both forward-shaped primitives have row-window kernels.
+    let g = Geometry::conv(
+        &[4, 64, 32, 32],
+        &[128, 64, 5, 5],
+        Conv2dOptions::same(32, 32, 5, 2),
+    )
+    .unwrap();
+    assert!(!ConvKernels::Flat.apply(&gpu, u64::MAX));
+    assert_eq!(row_windows_chosen(&gpu, &g), (false, false));
+    assert!(ConvKernels::RowWindows.apply(&gpu, 0));
+    assert_eq!(row_windows_chosen(&gpu, &g), (true, true));
+    // Auto: DCGAN_CONV_ROWS decides where set; else CPU adapters take the row windows for
+    // long runs only (compiling them costs a minute or two there), GPUs keep the flat kernels.
+    let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
+    for (images, long) in [
+        (ROW_WINDOWS_MIN_IMAGES, true),
+        (ROW_WINDOWS_MIN_IMAGES - 1, false),
+    ] {
+        let want = dcgan::gpu::row_windows_env().unwrap_or(cpu && long);
+        assert_eq!(
+            ConvKernels::Auto.apply(&gpu, images),
+            want,
+            "{images} images"
+        );
+        assert_eq!(gpu.row_windows(), want);
+        assert_eq!(row_windows_chosen(&gpu, &g), (want, want));
+    }
+}

@@ -105,6 +105,7 @@ struct Inner {
     profiler: Option<Profiler>,
     profile: Mutex<BTreeMap<String, (u64, f64)>>,
     use_subgroups: std::sync::atomic::AtomicBool,
+    row_windows: std::sync::atomic::AtomicBool,
     poison_uninit: std::sync::atomic::AtomicBool,
     /// The first error the device reported on its own (loss, out of memory, validation),
     /// surfaced by the next `sync` or read instead of the default handler's panic.
@@ -134,6 +135,16 @@ fn memory_budget() -> Result<Option<u64>> {
         _ => Err(Error::Device(format!(
             "DCGAN_MAX_MEMORY={v}: expected a size such as 512MiB or 2GiB"
         ))),
+    }
+}
+
+/// `DCGAN_CONV_ROWS`: `1` or `0` when the environment decides for the row-window kernels
+/// (`Gpu::set_row_windows`), `None` when it leaves them to the program.
+pub fn row_windows_env() -> Option<bool> {
+    match std::env::var("DCGAN_CONV_ROWS").ok()?.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
     }
 }
 
@@ -244,6 +255,7 @@ impl Gpu {
             use_subgroups: std::sync::atomic::AtomicBool::new(
                 std::env::var_os("DCGAN_PORTABLE").is_none(),
             ),
+            row_windows: std::sync::atomic::AtomicBool::new(row_windows_env() == Some(true)),
             poison_uninit: std::sync::atomic::AtomicBool::new(
                 std::env::var_os("DCGAN_POISON_UNINIT").is_some(),
             ),
@@ -288,6 +300,23 @@ impl Gpu {
         self.0
             .use_subgroups
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Puts the forward-shaped conv primitives on the row-window kernels (`conv_rows.wgsl`)
+    /// wherever their shapes allow, or back on the flat ones. The two give bit-identical
+    /// results; the row windows run faster on llvmpipe but compile for minutes there, so the
+    /// trainer decides per run (`ops::conv::row_windows_pay_off`). `DCGAN_CONV_ROWS=1` starts
+    /// with them on.
+    pub fn set_row_windows(&self, on: bool) {
+        self.0
+            .row_windows
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn row_windows(&self) -> bool {
+        self.0
+            .row_windows
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fills every new uninitialised tensor with NaN (or stops doing so): tests turn it on so

@@ -256,13 +256,47 @@ fn row_blocks(tn: u32, oh: usize, ow: usize) -> Option<(u32, u32)> {
         .then_some((bx, by))
 }
 
-/// `DCGAN_CONV_ROWS=1`: the forward-shaped primitives on the row-window kernels
-/// (`conv_rows.wgsl`) wherever the shapes allow. Not the default: on llvmpipe they run the
-/// DCGAN's forward-shaped layers 1.05-1.4x faster but take minutes to compile
-/// (BENCHMARKS.md), which every process start would pay.
-fn rows_requested() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("DCGAN_CONV_ROWS").is_ok_and(|v| v == "1"))
+/// Whether a run that pushes `images` images through a training step (iterations x batch)
+/// should put the forward-shaped primitives on the row-window kernels (`Gpu::set_row_windows`).
+/// On llvmpipe they run a batch-128 step 8-13% faster (about 0.04 s an image) but compile
+/// about 95 s longer (BENCHMARKS.md, "Row windows"), so they pay off after some 2,000 images;
+/// 4,096 leaves a margin for the machine's spread. On GPUs compiling is fast, but the row
+/// windows are not measured there yet, so the flat kernels stay.
+pub fn row_windows_pay_off(gpu: &crate::gpu::Gpu, images: u64) -> bool {
+    gpu.info().device_type == wgpu::DeviceType::Cpu
+        && gpu.subgroup_size().is_some()
+        && images >= ROW_WINDOWS_MIN_IMAGES
+}
+
+/// See `row_windows_pay_off`.
+pub const ROW_WINDOWS_MIN_IMAGES: u64 = 4096;
+
+/// Which kernels serve the forward-shaped conv primitives of a run (`--conv-kernels`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConvKernels {
+    /// `DCGAN_CONV_ROWS` where it is set, else the row windows where they pay off.
+    #[default]
+    Auto,
+    /// The flat register kernels.
+    Flat,
+    /// The row-window kernels wherever the shapes allow.
+    RowWindows,
+}
+
+impl ConvKernels {
+    /// Sets `gpu` up for a run that pushes `images` images through the training step; returns
+    /// whether the row windows are on.
+    pub fn apply(self, gpu: &crate::gpu::Gpu, images: u64) -> bool {
+        let on = match self {
+            ConvKernels::Flat => false,
+            ConvKernels::RowWindows => true,
+            ConvKernels::Auto => {
+                crate::gpu::row_windows_env().unwrap_or_else(|| row_windows_pay_off(gpu, images))
+            }
+        };
+        gpu.set_row_windows(on);
+        on
+    }
 }
 
 /// The geometry of one conv: x [batch, cin, h, w], w [cout, cin, kh, kw], y [batch, cout, oh, ow].
@@ -336,10 +370,10 @@ pub fn forward_act(
 /// How primitive 1 is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForwardPath {
-    /// `SharedTiles` where `DCGAN_CONV_TILED=1` asks for it, `RowWindows` where
-    /// `DCGAN_CONV_ROWS=1` does and the output's shape allows it, else `Registers`. The
-    /// shared-memory kernels are written for GPUs but not yet measured on one; the row windows
-    /// are faster on llvmpipe but slow to compile there; so neither is picked unasked.
+    /// `SharedTiles` where `DCGAN_CONV_TILED=1` asks for it, `RowWindows` where the device is
+    /// set to them (`Gpu::set_row_windows`) and the output's shape allows it, else
+    /// `Registers`. The shared-memory kernels are written for GPUs but not yet measured on one,
+    /// so they are never picked unasked.
     Auto,
     /// The register-tiled kernel of the adapter's family (`conv.wgsl`, `conv_portable.wgsl`),
     /// each lane's pixels consecutive in (image, row, column) order.
@@ -416,7 +450,7 @@ fn input_grad_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<R
 /// Whether `ForwardPath::Auto` and `InputGradPath::Auto` pick the row-window kernels for
 /// this geometry on this adapter (benchmarks compare those against the flat kernels).
 pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
-    if !rows_requested() || tiled_requested() {
+    if !gpu.row_windows() || tiled_requested() {
         return (false, false);
     }
     let fwd = forward_rows(gpu, &Plan::new(gpu, g.cout), g).is_some();
@@ -439,7 +473,7 @@ pub fn forward_with(
     let auto = path == ForwardPath::Auto;
     let path = match path {
         ForwardPath::Auto if tiled_requested() => ForwardPath::SharedTiles,
-        ForwardPath::Auto if rows_requested() => ForwardPath::RowWindows,
+        ForwardPath::Auto if gpu.row_windows() => ForwardPath::RowWindows,
         ForwardPath::Auto => ForwardPath::Registers,
         p => p,
     };
@@ -505,8 +539,8 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputGradPath {
     /// `Col2im` where `Direct` would waste most of its work, else `Direct`, or in its place
-    /// `SharedTiles` when `DCGAN_CONV_TILED=1` or `RowWindows` when `DCGAN_CONV_ROWS=1` (and
-    /// the shapes allow it).
+    /// `SharedTiles` when `DCGAN_CONV_TILED=1` or `RowWindows` when the device is set to them
+    /// (and the shapes allow it).
     Auto,
     /// One implicit-GEMM dispatch, a grid z slice per stride phase, each input pixel gathering
     /// its taps.
@@ -569,7 +603,7 @@ pub fn input_grad_with(
     let path = match path {
         InputGradPath::Auto if g.prefers_col2im(gpu) => InputGradPath::Col2im,
         InputGradPath::Auto if tiled_requested() => InputGradPath::SharedTiles,
-        InputGradPath::Auto if rows_requested() => InputGradPath::RowWindows,
+        InputGradPath::Auto if gpu.row_windows() => InputGradPath::RowWindows,
         InputGradPath::Auto => InputGradPath::Direct,
         p => p,
     };
