@@ -178,16 +178,14 @@ impl Plan {
         }
     }
 
-    /// `conv_rows.wgsl`'s spec and grid for a GEMM of `rows` channels over `pixels` (the
-    /// output pixels, or one stride phase's), when the subgroup tile's TN pixels can be laid out
-    /// as a BY x BX block of an `oh` x `ow` pixel grid.
-    #[allow(clippy::too_many_arguments)]
+    /// `conv_rows.wgsl`'s spec and grid for a GEMM of `rows` channels over the `oh` x `ow`
+    /// pixels of each image (the output, or one stride phase of the input), when the subgroup
+    /// tile's TN pixels can be laid out as a BY x BX block of that grid.
     fn rows_spec(
         &self,
         gpu: &crate::gpu::Gpu,
         entry: &'static str,
         rows: usize,
-        pixels: usize,
         (oh, ow): (usize, usize),
         g: &Geometry,
     ) -> Option<Result<(crate::gpu::KernelSpec, [u32; 3])>> {
@@ -224,7 +222,10 @@ impl Plan {
             tn,
             tn_rows: tn,
         };
-        Some(flat.grid(gpu, rows, pixels).map(|grid| (spec, grid)))
+        Some(
+            flat.grid(gpu, rows, g.batch * oh * ow)
+                .map(|grid| (spec, grid)),
+        )
     }
 
     fn grid(&self, gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
@@ -432,8 +433,7 @@ type SpecGrid = (crate::gpu::KernelSpec, [u32; 3]);
 
 /// Primitive 1 on `conv_rows.wgsl`, where the plan and the output's shape allow it.
 fn forward_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
-    let cols = g.batch * g.oh * g.ow;
-    plan.rows_spec(gpu, "conv2d_forward", g.cout, cols, (g.oh, g.ow), g)
+    plan.rows_spec(gpu, "conv2d_forward", g.cout, (g.oh, g.ow), g)
 }
 
 /// Primitive 2 on `conv_rows.wgsl`, where the plan allows it and every stride phase has the
@@ -443,8 +443,7 @@ fn input_grad_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<R
     if !g.h.is_multiple_of(s) || !g.w.is_multiple_of(s) {
         return None;
     }
-    let cols = g.batch * (g.h / s) * (g.w / s);
-    plan.rows_spec(gpu, "conv2d_input_grad", g.cin, cols, (g.h / s, g.w / s), g)
+    plan.rows_spec(gpu, "conv2d_input_grad", g.cin, (g.h / s, g.w / s), g)
 }
 
 /// Whether `ForwardPath::Auto` and `InputGradPath::Auto` pick the row-window kernels for
