@@ -39,11 +39,12 @@ timeout 60 $B/dcgan eval --checkpoint $ck --data .dev/data | tee runs/isic860-b1
 ls -la runs/isic860-b128-gpu runs/isic860-b128-gpu/checkpoints
 tail -2 runs/isic860-b128-gpu/metrics.jsonl
 echo "== sweep $(el)s"
-for tile in default tiled 32x8 64x4 portable; do
+for tile in default tiled rows 32x8 64x4 portable; do
   [ $(el) -gt $(( DEADLINE - 140 )) ] && break
   case $tile in
     default) envs="" ;;
     tiled) envs="DCGAN_CONV_TILED=1" ;; # the shared-memory kernels of all three conv primitives, unmeasured on a GPU so far
+    rows) envs="DCGAN_CONV_ROWS=1" ;; # the row-window kernels (the default on lavapipe for long runs), unmeasured on a GPU
     portable) envs="DCGAN_PORTABLE=1" ;;
     *) envs="DCGAN_CONV_TILE=$tile" ;;
   esac
