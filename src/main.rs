@@ -416,7 +416,13 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
                 msg: e.to_string(),
             };
             let kernels = dcgan::ops::conv::ConvKernels::from(conv_kernels);
-            kernels.apply(&gpu, batch as u64 * 4200);
+            if !kernels.apply(&gpu, batch as u64 * 4200)
+                && kernels == dcgan::ops::conv::ConvKernels::RowWindows
+            {
+                eprintln!(
+                    "conv kernels: flat (the row windows need subgroups, which this adapter lacks)"
+                );
+            }
             let (s, breakdown) = dcgan::bench::run(&gpu, batch, iterations).map_err(fail)?;
             if json {
                 println!("{}", serde_json::to_string(&s).expect("summary serialises"));

@@ -259,7 +259,10 @@ pub fn train(
         cfg.seed
     );
     let images = cfg.iterations.saturating_sub(gan.step) * cfg.batch_size as u64;
-    if kernels.apply(gpu, images) {
+    let rows = kernels.apply(gpu, images);
+    if kernels == crate::ops::conv::ConvKernels::RowWindows && !rows {
+        eprintln!("conv kernels: flat (the row windows need subgroups, which this adapter lacks)");
+    } else if rows {
         eprintln!(
             "conv kernels: row windows (bit-identical to the flat ones and faster for a run this \
              long, but llvmpipe compiles them for a minute or two first; --conv-kernels flat \

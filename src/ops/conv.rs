@@ -286,7 +286,7 @@ pub enum ConvKernels {
 
 impl ConvKernels {
     /// Sets `gpu` up for a run that pushes `images` images through the training step; returns
-    /// whether the row windows are on.
+    /// whether the row windows will run (they need subgroups: elsewhere the flat kernels do).
     pub fn apply(self, gpu: &crate::gpu::Gpu, images: u64) -> bool {
         let on = match self {
             ConvKernels::Flat => false,
@@ -296,7 +296,7 @@ impl ConvKernels {
             }
         };
         gpu.set_row_windows(on);
-        on
+        on && gpu.subgroup_size().is_some()
     }
 }
 
