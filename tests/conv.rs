@@ -757,7 +757,11 @@ fn the_run_length_decides_the_conv_kernels() {
     .unwrap();
     assert!(!ConvKernels::Flat.apply(&gpu, u64::MAX));
     assert_eq!(row_windows_chosen(&gpu, &g), (false, false));
-    // The row windows need subgroups (lavapipe has them), which the test above checks.
+    assert!(
+        gpu.subgroup_size().is_some(),
+        "the row-window kernels need subgroups, which {} does not offer",
+        gpu.info().name
+    );
     assert!(ConvKernels::RowWindows.apply(&gpu, 0));
     assert_eq!(row_windows_chosen(&gpu, &g), (true, true));
     // Auto: DCGAN_CONV_ROWS decides where set; else CPU adapters take the row windows for
