@@ -415,14 +415,8 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
                 code: 1,
                 msg: e.to_string(),
             };
-            let kernels = dcgan::ops::conv::ConvKernels::from(conv_kernels);
-            if !kernels.apply(&gpu, batch as u64 * 4200)
-                && kernels == dcgan::ops::conv::ConvKernels::RowWindows
-            {
-                eprintln!(
-                    "conv kernels: flat (the row windows need subgroups, which this adapter lacks)"
-                );
-            }
+            // As a default-length training run at this batch would run.
+            dcgan::run::choose_conv_kernels(&gpu, conv_kernels.into(), batch as u64 * 4200);
             let (s, breakdown) = dcgan::bench::run(&gpu, batch, iterations).map_err(fail)?;
             if json {
                 println!("{}", serde_json::to_string(&s).expect("summary serialises"));

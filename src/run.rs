@@ -166,6 +166,21 @@ pub struct Given {
     pub eval_every: bool,
 }
 
+/// Puts `gpu` on the conv kernels that `kernels` picks for a run of `images` images and says
+/// so on stderr where it matters: the row windows make the first step wait for their compile.
+pub fn choose_conv_kernels(gpu: &Gpu, kernels: crate::ops::conv::ConvKernels, images: u64) {
+    let rows = kernels.apply(gpu, images);
+    if kernels == crate::ops::conv::ConvKernels::RowWindows && !rows {
+        eprintln!("conv kernels: flat (the row windows need subgroups, which this adapter lacks)");
+    } else if rows {
+        eprintln!(
+            "conv kernels: row windows (bit-identical to the flat ones and faster for a run this \
+             long, but llvmpipe compiles them for a minute or two first; --conv-kernels flat \
+             skips that)"
+        );
+    }
+}
+
 /// Trains from scratch into `out`, or continues the run in `out` when `resume` is set; a resumed
 /// run keeps its own options but those in `given`.
 pub fn train(
@@ -259,16 +274,7 @@ pub fn train(
         cfg.seed
     );
     let images = cfg.iterations.saturating_sub(gan.step) * cfg.batch_size as u64;
-    let rows = kernels.apply(gpu, images);
-    if kernels == crate::ops::conv::ConvKernels::RowWindows && !rows {
-        eprintln!("conv kernels: flat (the row windows need subgroups, which this adapter lacks)");
-    } else if rows {
-        eprintln!(
-            "conv kernels: row windows (bit-identical to the flat ones and faster for a run this \
-             long, but llvmpipe compiles them for a minute or two first; --conv-kernels flat \
-             skips that)"
-        );
-    }
+    choose_conv_kernels(gpu, kernels, images);
 
     // Metrics already written past the resumed step belong to a lost future: drop them.
     let metrics_path = out.join("metrics.jsonl");
