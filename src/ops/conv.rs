@@ -146,9 +146,9 @@ impl Plan {
         match gpu.subgroup_size() {
             Some(sg) => {
                 // llvmpipe: big tiles amortise its per-lane loads (64 x 16 measured best at
-                // the DCGAN shapes; the row windows run faster still at 64 x 32, but compile
-                // several times slower, so they keep 16 unless DCGAN_CONV_TILE asks); GPUs:
-                // one row per lane keeps register pressure low.
+                // the DCGAN shapes; the row windows run faster per kernel at 64 x 32, but
+                // llvmpipe compiled them for more than 12 minutes, BENCHMARKS.md); GPUs: one
+                // row per lane keeps register pressure low.
                 let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
                 let (tm_max, tn, tn_rows) = match tile_override() {
                     Some((tm, tn)) => (tm, tn, tn),
