@@ -185,7 +185,7 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
         Summary {
             adapter: gpu.describe(),
             batch,
-            conv_kernels: if gpu.row_windows() && gpu.subgroup_size().is_some() {
+            conv_kernels: if crate::ops::conv::row_windows_active(gpu) {
                 "row windows"
             } else {
                 "flat"

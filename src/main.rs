@@ -29,6 +29,10 @@ struct DeviceArgs {
     adapter: Option<String>,
 }
 
+/// `dcgan train`'s length without `--iterations` or `--epochs`: MATLAB's 600 epochs of 900
+/// images at batch 128.
+const DEFAULT_ITERATIONS: u64 = 4200;
+
 /// `--conv-kernels`: which kernels serve the forward-shaped conv primitives.
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 enum ConvKernelsArg {
@@ -335,7 +339,7 @@ fn train(a: TrainArgs, given: &[String]) -> Result<(), RunError> {
         s
     });
     let batch = a.batch_size as usize;
-    let iterations = a.iterations.unwrap_or(4200);
+    let iterations = a.iterations.unwrap_or(DEFAULT_ITERATIONS);
     let (out, resume) = match a.resume {
         Some(dir) => (dir, true),
         None => (
@@ -416,7 +420,11 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
                 msg: e.to_string(),
             };
             // As a default-length training run at this batch would run.
-            dcgan::run::choose_conv_kernels(&gpu, conv_kernels.into(), batch as u64 * 4200);
+            dcgan::run::choose_conv_kernels(
+                &gpu,
+                conv_kernels.into(),
+                batch as u64 * DEFAULT_ITERATIONS,
+            );
             let (s, breakdown) = dcgan::bench::run(&gpu, batch, iterations).map_err(fail)?;
             if json {
                 println!("{}", serde_json::to_string(&s).expect("summary serialises"));

@@ -296,8 +296,14 @@ impl ConvKernels {
             }
         };
         gpu.set_row_windows(on);
-        on && gpu.subgroup_size().is_some()
+        row_windows_active(gpu)
     }
+}
+
+/// Whether the forward-shaped primitives run on the row windows: the device is set to them and
+/// has the subgroups they need (elsewhere the flat kernels run).
+pub fn row_windows_active(gpu: &crate::gpu::Gpu) -> bool {
+    gpu.row_windows() && gpu.subgroup_size().is_some()
 }
 
 /// The geometry of one conv: x [batch, cin, h, w], w [cout, cin, kh, kw], y [batch, cout, oh, ow].
