@@ -120,7 +120,8 @@ fn bench_conv(c: &mut Criterion) {
         };
         // Each pass on the kernels the engine picks; where those are the row windows
         // (DCGAN_CONV_ROWS=1), the forward-shaped passes also on the flat register kernels
-        // they replace (`_flat`); then (on
+        // they replace (`_flat`), and likewise every pass of a dense layer (D's logit layer,
+        // `conv_dense.wgsl` by default); then (on
         // GPUs, or when asked) on the shared-memory tiles written for GPUs: on a CPU adapter
         // those run 18x slower than the register kernels and would add half an hour.
         let variants = [
@@ -130,7 +131,12 @@ fn bench_conv(c: &mut Criterion) {
                 InputGradPath::Auto,
                 Some(WeightGradPath::Auto),
             ),
-            ("_flat", ForwardPath::Registers, InputGradPath::Direct, None),
+            (
+                "_flat",
+                ForwardPath::Registers,
+                InputGradPath::Direct,
+                Some(WeightGradPath::Registers),
+            ),
             (
                 "_shared_tiles",
                 ForwardPath::SharedTiles,
@@ -146,12 +152,14 @@ fn bench_conv(c: &mut Criterion) {
             }
             let forward = |bias| conv::forward_with(&x, &w, bias, None, &g, fp).unwrap();
             let input_grad = |bias| conv::input_grad_with(&dy, &w, bias, None, &g, ip).unwrap();
-            // The flat twins only where the engine's choice is the row-window kernel.
+            // The flat twins only where the engine's choice is the row-window or the dense
+            // kernel.
+            let dense = g.is_dense(&gpu);
             let (rows_fwd, rows_dx) = conv::row_windows_chosen(&gpu, &g);
             let (fwd_rows, dx_rows) = if transposed {
-                (rows_dx, rows_fwd)
+                (rows_dx || dense, rows_fwd || dense)
             } else {
-                (rows_fwd, rows_dx)
+                (rows_fwd || dense, rows_dx || dense)
             };
             if suffix != "_flat" || fwd_rows {
                 bench_op(
@@ -181,7 +189,7 @@ fn bench_conv(c: &mut Criterion) {
                     },
                 );
             }
-            if let Some(wp) = wp {
+            if let Some(wp) = wp.filter(|_| suffix != "_flat" || dense) {
                 bench_op(
                     &mut group,
                     &gpu,

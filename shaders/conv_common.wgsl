@@ -1,30 +1,8 @@
 // conv_common.wgsl: parameter block and bindings shared by the conv family: conv.wgsl
-// (subgroups), conv_portable.wgsl, conv_tiled.wgsl and col2im.wgsl.
+// (subgroups), conv_portable.wgsl, conv_rows.wgsl, conv_tiled.wgsl and col2im.wgsl.
 
-struct Params {
-    batch: u32,
-    cin: u32,
-    h: u32,
-    w: u32,
-    cout: u32,
-    oh: u32,
-    ow: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    pad_t: u32,
-    pad_l: u32,
-    has_bias: u32,
-    split: u32, // weight_grad: images per reduction split
-    act: u32,   // forward epilogues: 0 none, 1 leaky ReLU (slope; ReLU is 0), 2 tanh, 3 sigmoid
-    slope: f32,
-    cs_n: u32,  // col2im: strides of the GEMM result per image, tap and output pixel
-    cs_t: u32,
-    cs_p: u32,
-    _pad: u32,
-}
+//#include conv_params
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;

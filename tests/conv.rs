@@ -166,6 +166,19 @@ fn conv2d_k4_valid_to_one_logit() {
 }
 
 #[test]
+fn conv_transpose2d_of_a_1x1_input_is_a_dense_layer() {
+    // A transposed conv from 1 x 1 to its kernel's size (conv_dense.wgsl's input gradient as
+    // the forward, its forward as the input gradient): odd batch, channels not multiples of 4.
+    let case = Case {
+        x: [3, 5, 1, 1],
+        w: [5, 3, 4, 4],
+        opts: Conv2dOptions::valid(1),
+        bias: true,
+    };
+    run(&case, true, 41, true);
+}
+
+#[test]
 fn conv2d_spans_many_workgroups() {
     // More output channels than one workgroup's rows and more pixels than its columns.
     let case = Case {
@@ -779,5 +792,132 @@ fn the_run_length_decides_the_conv_kernels() {
         );
         assert_eq!(gpu.row_windows(), want);
         assert_eq!(row_windows_chosen(&gpu, &g), (want, want));
+    }
+}
+
+/// The dense-layer kernels (`conv_dense.wgsl`: a kernel that covers the whole unpadded input,
+/// one output pixel, like D's 1-logit layer) against the f64 definition and against the
+/// register kernels they replace, with bias and fused activations: batches that leave the
+/// last block of 8 images part empty, output channels that leave the weight gradient's
+/// last block of 4 part empty, a reduction longer than a workgroup's 64 lanes x 4, and
+/// geometries the kernels refuse (padding, more than one output pixel, K not a multiple of 4).
+#[test]
+fn dense_layer_kernels_agree_with_the_reference() {
+    use dcgan::ops::conv::{
+        forward_with, input_grad_with, weight_grad_with, ForwardPath, Geometry, InputGradPath,
+        WeightGradPath,
+    };
+    let gpu = gpu();
+    let cases: [([usize; 4], [usize; 4]); 4] = [
+        ([3, 5, 4, 4], [2, 5, 4, 4]),
+        ([11, 7, 2, 2], [5, 7, 2, 2]),
+        ([9, 67, 4, 4], [1, 67, 4, 4]),
+        ([2, 3, 1, 4], [6, 3, 1, 4]),
+    ];
+    for (i, (xs, ws)) in cases.into_iter().enumerate() {
+        let opts = Conv2dOptions::valid(1);
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        assert!(g.is_dense(&gpu), "case {i} should be a dense layer");
+        let mut rng = Rng::new(500 + i as u64);
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(ws.iter().product());
+        let dy = rng.vec(g.batch * g.cout);
+        let (bo, bi) = (rng.vec(g.cout), rng.vec(g.cin));
+        let zeros_x = vec![0.0; x.len()];
+        let zeros_w = vec![0.0; w.len()];
+        let (x64, w64, dy64) = (to64(&x), to64(&w), to64(&dy));
+        let y = cpu::conv2d(&x64, xs, &w64, ws, Some(&to64(&bo)), opts).0;
+        let want_y = act_cpu::forward(&y, Activation::LeakyRelu(0.2));
+        let dx = conv_reference(&g, &to64(&zeros_x), &w64, &dy64)[1].clone();
+        let hw = g.h * g.w;
+        let want_dx: Vec<f64> = dx
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v + bi[(k / hw) % g.cin] as f64).tanh())
+            .collect();
+        let want_dw = conv_reference(&g, &x64, &to64(&zeros_w), &dy64)[2].clone();
+        let (xt, wt, dyt) = (
+            tensor(&gpu, &x, &xs),
+            tensor(&gpu, &w, &ws),
+            tensor(&gpu, &dy, &[g.batch, g.cout, 1, 1]),
+        );
+        let (bot, bit) = (tensor(&gpu, &bo, &[g.cout]), tensor(&gpu, &bi, &[g.cin]));
+        let fwd = |path| {
+            forward_with(
+                &xt,
+                &wt,
+                Some(&bot),
+                Some(Activation::LeakyRelu(0.2)),
+                &g,
+                path,
+            )
+            .unwrap()
+            .to_vec()
+            .unwrap()
+        };
+        let dxg = |path| {
+            input_grad_with(&dyt, &wt, Some(&bit), Some(Activation::Tanh), &g, path)
+                .unwrap()
+                .to_vec()
+                .unwrap()
+        };
+        let dwg = |path| {
+            weight_grad_with(&dyt, &xt, &g, path)
+                .unwrap()
+                .to_vec()
+                .unwrap()
+        };
+        let dense = [
+            fwd(ForwardPath::Dense),
+            dxg(InputGradPath::Dense),
+            dwg(WeightGradPath::Dense),
+        ];
+        let registers = [
+            fwd(ForwardPath::Registers),
+            dxg(InputGradPath::Direct),
+            dwg(WeightGradPath::Registers),
+        ];
+        let want = [want_y, want_dx, want_dw];
+        for k in 0..3 {
+            let prim = ["forward", "input_grad", "weight_grad"][k];
+            assert_close(
+                &format!("case {i} dense {prim}"),
+                &dense[k],
+                &want[k],
+                ATOL,
+                RTOL,
+            );
+            assert_close(
+                &format!("case {i} dense {prim} vs register kernel"),
+                &dense[k],
+                &to64(&registers[k]),
+                ATOL,
+                RTOL,
+            );
+        }
+    }
+    // Refused: padding, more than one output pixel, K = 3 * 3 * 3 not a multiple of 4.
+    for (xs, ws, opts) in [
+        (
+            [2, 4, 4, 4],
+            [1, 4, 4, 4],
+            Conv2dOptions::new(1, [1, 0, 0, 0]),
+        ),
+        ([2, 4, 5, 4], [1, 4, 4, 4], Conv2dOptions::valid(1)),
+        ([2, 3, 3, 3], [1, 3, 3, 3], Conv2dOptions::valid(1)),
+    ] {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        assert!(!g.is_dense(&gpu), "{xs:?} {ws:?} {opts:?}");
+        let x = tensor(&gpu, &vec![0.5; xs.iter().product()], &xs);
+        let w = tensor(&gpu, &vec![0.5; ws.iter().product()], &ws);
+        let dy = tensor(
+            &gpu,
+            &vec![0.5; g.batch * g.cout * g.oh * g.ow],
+            &[g.batch, g.cout, g.oh, g.ow],
+        );
+        let err = forward_with(&x, &w, None, None, &g, ForwardPath::Dense).unwrap_err();
+        assert!(err.to_string().contains("dense-layer kernel"), "{err}");
+        assert!(input_grad_with(&dy, &w, None, None, &g, InputGradPath::Dense).is_err());
+        assert!(weight_grad_with(&dy, &x, &g, WeightGradPath::Dense).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
 //! fast path), the portable kernels (the plain one), the row-window kernels (opt-in, bit for
-//! bit the subgroup kernels' results) and the shared-memory kernels (for GPUs)
+//! bit the subgroup kernels' results), the shared-memory kernels (for GPUs) and, for D's
+//! logit layer, the dense-layer kernels and the register kernels they replace,
 //! against an f64 reference written from the definition, and against each other, to 1e-4 of
 //! the output's largest magnitude.
 
@@ -136,6 +137,34 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
                 got == flat.unwrap().to_vec().unwrap(),
                 "{name} {prim}: row windows differ from the flat kernel"
             );
+        }
+    }
+    // D's logit layer runs on the dense-layer kernels by default: the register kernels they
+    // replace, at its real shape, on both families.
+    if g.is_dense(gpu) {
+        let mut families = vec![false];
+        if gpu.subgroup_size().is_some() {
+            families.insert(0, true);
+        }
+        for subgroups in families {
+            gpu.set_subgroups(subgroups);
+            let (xt, wt, dyt) = (
+                Tensor::from_slice(gpu, &x, &xs).unwrap(),
+                Tensor::from_slice(gpu, &w, &ws).unwrap(),
+                Tensor::from_slice(gpu, &dy, &ys).unwrap(),
+            );
+            let got = [
+                forward_with(&xt, &wt, None, None, g, ForwardPath::Registers),
+                input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Direct),
+                weight_grad_with(&dyt, &xt, g, WeightGradPath::Registers),
+            ];
+            for (k, got) in got.into_iter().enumerate() {
+                let prim = ["forward", "input_grad", "weight_grad"][k];
+                let got = got.unwrap().to_vec().unwrap();
+                let what = format!("{name} {prim} (register kernels, subgroups {subgroups})");
+                assert_rel(&format!("{what} vs f64"), &got, &want[k]);
+                assert_rel(&format!("{what} vs dense"), &got, &to64(&results[0][k]));
+            }
         }
     }
     if let [fast, plain] = &results[..] {

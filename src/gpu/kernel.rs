@@ -54,6 +54,8 @@ fn source(file: &str) -> &'static str {
         "conv_tiled" => include_str!("../../shaders/conv_tiled.wgsl"),
         "conv_rows" => include_str!("../../shaders/conv_rows.wgsl"),
         "conv_common" => include_str!("../../shaders/conv_common.wgsl"),
+        "conv_params" => include_str!("../../shaders/conv_params.wgsl"),
+        "conv_dense" => include_str!("../../shaders/conv_dense.wgsl"),
         "matmul_common" => include_str!("../../shaders/matmul_common.wgsl"),
         "batch_norm" => include_str!("../../shaders/batch_norm.wgsl"),
         "dropout" => include_str!("../../shaders/dropout.wgsl"),
@@ -63,6 +65,18 @@ fn source(file: &str) -> &'static str {
         "col2im" => include_str!("../../shaders/col2im.wgsl"),
         "epilogue" => include_str!("../../shaders/epilogue.wgsl"),
         other => panic!("unknown shader file {other}"),
+    }
+}
+
+/// Appends `body`'s lines (but `enable` directives) to `out` with every `//#include NAME`
+/// replaced by that shader file, itself expanded: the parameter blocks and bindings that a
+/// subgroup kernel and its portable twin share.
+fn include(body: &'static str, out: &mut Vec<&'static str>) {
+    for l in body.lines().filter(|l| !l.starts_with("enable ")) {
+        match l.trim().strip_prefix("//#include ") {
+            Some(name) => include(source(name.trim()), out),
+            None => out.push(l),
+        }
     }
 }
 
@@ -145,16 +159,8 @@ impl PipelineCache {
             src += &format!("const {k}: u32 = {v}u;\n");
         }
         src += COMMON;
-        // `//#include NAME` splices another shader file: the parameter blocks and bindings that
-        // a subgroup kernel and its portable twin share.
-        let rest: Vec<&str> = body
-            .lines()
-            .filter(|l| !l.starts_with("enable "))
-            .flat_map(|l| match l.trim().strip_prefix("//#include ") {
-                Some(name) => source(name.trim()).lines().collect::<Vec<_>>(),
-                None => vec![l],
-            })
-            .collect();
+        let mut rest = Vec::new();
+        include(body, &mut rest);
         src += &unroll(&rest.join("\n"), &spec.consts);
         let label = spec.label();
         let desc = wgpu::ShaderModuleDescriptor {
