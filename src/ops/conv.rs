@@ -167,6 +167,32 @@ impl Plan {
         }
     }
 
+    /// The subgroup tile with TN cut to spread `cols` columns evenly over the lanes of the
+    /// workgroups they need. Every lane runs the whole tile, so columns past the end cost as
+    /// much as real ones: the weight gradients of the 3-channel layers (75 columns, cin x 5 x 5)
+    /// would use 75 of 128 at TN = 16, and use 75 of 80 at TN = 10. Each column still adds
+    /// its products in the same order, so the result is the same bit for bit.
+    fn balanced(self, cols: usize) -> Plan {
+        match self {
+            Plan::Subgroup {
+                sg,
+                tm,
+                tn,
+                tn_rows,
+            } => {
+                let lanes = cols.div_ceil((sg * tn) as usize) * sg as usize;
+                let tn = (cols.div_ceil(lanes.max(1)) as u32).clamp(1, tn);
+                Plan::Subgroup {
+                    sg,
+                    tm,
+                    tn,
+                    tn_rows,
+                }
+            }
+            portable => portable,
+        }
+    }
+
     fn spec(&self, entry: &'static str) -> crate::gpu::KernelSpec {
         match *self {
             Plan::Subgroup { sg, tm, tn, .. } => crate::gpu::KernelSpec::new("conv", entry)
@@ -842,7 +868,7 @@ pub fn weight_grad_with(
             true,
         )
     } else {
-        let plan = Plan::new(gpu, g.cout);
+        let plan = Plan::new(gpu, g.cout).balanced(cols);
         let split = matches!(plan, Plan::Subgroup { .. });
         (
             plan.spec("conv2d_weight_grad"),
