@@ -2,7 +2,7 @@
 //! from recording to GPU completion, and, where the adapter offers timestamp queries,
 //! `NAME/gpu` by the GPU's own timestamps around every dispatch of the op (no recording,
 //! submission or readback in it). Throughput is reported in FLOP (2 per multiply-add), so
-//! criterion's "elem/s" reads as FLOP/s.
+//! criterion's "elem/s" reads as FLOP/s; for batch norm, in activations a second.
 //!
 //! `cargo bench --bench kernels` (filter with a name fragment, e.g. `-- conv2d_input_grad`).
 //! The shared-memory kernels' benchmarks (`..._shared_tiles`) run on GPUs, and on a CPU
@@ -14,7 +14,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use dcgan::ops::conv::{self, Conv2dOptions, ForwardPath, Geometry, InputGradPath, WeightGradPath};
 use dcgan::ops::linear;
-use dcgan::{AdapterRequest, Gpu, Tensor};
+use dcgan::{AdapterRequest, Gpu, Tape, Tensor};
 
 const BATCH: usize = 128;
 
@@ -219,5 +219,74 @@ fn bench_gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_conv);
+/// Batch norm at the DCGAN's batch-norm layers (batch 128; D runs its layers once on the real
+/// and once on the fake batch): the training forward with the fused leaky ReLU (`bn_stats`,
+/// `bn_apply`), and its backward (`bn_backward_reduce`, `bn_backward_dx`), the latter timed
+/// by timestamps only, since each run needs a forward first. Throughput in activations.
+fn bench_batch_norm(c: &mut Criterion) {
+    use dcgan::ops::batch_norm::BatchNormState;
+    use dcgan::ops::{batch_norm_activation, Activation};
+    let gpu = gpu();
+    let mut group = c.benchmark_group("batch_norm");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4));
+    for (ch, n) in [(512, 4), (256, 8), (128, 16), (64, 32)] {
+        let shape = [BATCH, ch, n, n];
+        let x = filled(&gpu, &shape);
+        let dy = filled(&gpu, &shape);
+        let (gamma, beta) = (filled(&gpu, &[ch]), filled(&gpu, &[ch]));
+        let (rm, rv) = (filled(&gpu, &[ch]), filled(&gpu, &[ch]));
+        let state = BatchNormState {
+            running_mean: &rm,
+            running_var: &rv,
+            momentum: 0.1,
+            eps: 1e-5,
+        };
+        let act = Some(Activation::LeakyRelu(0.2));
+        let run = |backward: bool| {
+            let tape = Tape::new();
+            let xv = tape.leaf(x.clone(), true);
+            let gv = tape.leaf(gamma.clone(), true);
+            let bv = tape.leaf(beta.clone(), true);
+            let y = batch_norm_activation(&tape, &xv, &gv, &bv, &state, true, act).unwrap();
+            if backward {
+                drop(
+                    tape.backward_with(&y, dy.clone(), &[&xv, &gv, &bv])
+                        .unwrap(),
+                );
+            }
+            y.value.clone()
+        };
+        group.throughput(Throughput::Elements((BATCH * ch * n * n) as u64));
+        let name = format!("b{BATCH}_{ch}x{n}x{n}");
+        bench_op(&mut group, &gpu, &format!("batch_norm_{name}"), || {
+            run(false)
+        });
+        if !gpu.has_timestamps() {
+            continue;
+        }
+        group.bench_function(format!("batch_norm_backward_{name}/gpu"), |b| {
+            b.iter_custom(|iters| {
+                gpu.set_profiling(true);
+                let mut ns = 0.0;
+                for _ in 0..iters {
+                    drop(run(true));
+                    ns += gpu
+                        .take_profile()
+                        .iter()
+                        .filter(|(label, _)| label.contains("bn_backward"))
+                        .map(|(_, p)| p.1)
+                        .sum::<f64>();
+                }
+                gpu.set_profiling(false);
+                Duration::from_nanos(ns as u64)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_conv, bench_batch_norm);
 criterion_main!(benches);

@@ -3,7 +3,8 @@
 //   bn_stats           one workgroup per channel: batch mean and 1/sqrt(var + eps) (biased var),
 //                      and when update != 0 the running statistics with momentum (unbiased var).
 //   bn_running_stats   stats from the running statistics (inference mode).
-//   bn_apply           y = act((x - mean) * invstd * gamma + beta), one element per invocation.
+//   bn_apply           y = act((x - mean) * invstd * gamma + beta), E consecutive elements of
+//                      one channel an invocation (E divides inner).
 //   bn_backward_reduce one workgroup per channel: dbeta = sum(dz), dgamma = sum(dz * xhat).
 //   bn_backward_dx     dx = gamma * invstd * (dz - dbeta / M - xhat * dgamma / M), closed form
 //                      (training, update != 0), or gamma * invstd * dz (inference).
@@ -11,6 +12,10 @@
 // fused so that the activation costs no pass of its own. Its derivative is read off the saved
 // output y (y > 0 exactly where the pre-activation z > 0, for any slope >= 0), so the backward
 // kernels form dz = dy * act'(y) on the fly instead of materialising it.
+// On llvmpipe every storage load is a loop over the lanes and integer division is scalar, so
+// the element-wise kernels look a channel's values up once for E elements, and the reductions
+// step their (image, offset) index instead of dividing for every element; both add the same
+// terms in the same order as one element an invocation would.
 
 struct Params {
     batch: u32,
@@ -67,9 +72,30 @@ fn tree_sum2(lid: u32) {
     workgroupBarrier();
 }
 
-fn at(c: u32, i: u32) -> u32 {
-    let o = i / p.inner;
-    return (o * p.channels + c) * p.inner + (i - o * p.inner);
+// The flat indices of channel c's elements lid, lid + 256, ... (element i is image i / inner,
+// offset i % inner): the first, then a step of 256 elements as whole images and a remainder.
+struct Walk {
+    k: u32,
+    j: u32,
+    dk: u32,
+    dj: u32,
+}
+
+fn walk_start(c: u32, lid: u32) -> Walk {
+    let o = lid / p.inner;
+    let j = lid - o * p.inner;
+    let q = 256u / p.inner;
+    let dj = 256u - q * p.inner;
+    return Walk((o * p.channels + c) * p.inner + j, j, q * p.channels * p.inner + dj, dj);
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+    (*w).k += (*w).dk;
+    (*w).j += (*w).dj;
+    if ((*w).j >= p.inner) {
+        (*w).j -= p.inner;
+        (*w).k += (p.channels - 1u) * p.inner;
+    }
 }
 
 @compute @workgroup_size(256)
@@ -78,7 +104,8 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if (c >= p.channels) { return; }
     let m = p.batch * p.inner;
     var s = 0.0;
-    for (var i = lid.x; i < m; i += 256u) { s += x[at(c, i)]; }
+    var w = walk_start(c, lid.x);
+    for (var i = lid.x; i < m; i += 256u) { s += x[w.k]; walk_next(&w); }
     part_a[lid.x] = s;
     part_b[lid.x] = 0.0;
     tree_sum2(lid.x);
@@ -86,7 +113,8 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     workgroupBarrier();
     // Two passes over the data: sum((x - mean)^2) keeps precision that E[x^2] - mean^2 loses.
     var q = 0.0;
-    for (var i = lid.x; i < m; i += 256u) { let d = x[at(c, i)] - mean; q += d * d; }
+    w = walk_start(c, lid.x);
+    for (var i = lid.x; i < m; i += 256u) { let d = x[w.k] - mean; q += d * d; walk_next(&w); }
     part_a[lid.x] = q;
     tree_sum2(lid.x);
     if (lid.x == 0u) {
@@ -112,10 +140,16 @@ fn bn_running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(256)
 fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_workgroup(wid, nwg) * 256u + lid.x;
-    if (i >= p.batch * p.channels * p.inner) { return; }
-    let c = (i / p.inner) % p.channels;
-    out[i] = activate((x[i] - stats[c]) * stats[p.channels + c] * gamma[c] + beta[c]);
+    let i0 = (linear_workgroup(wid, nwg) * 256u + lid.x) * E;
+    if (i0 >= p.batch * p.channels * p.inner) { return; }
+    let c = (i0 / p.inner) % p.channels;
+    let mean = stats[c];
+    let invstd = stats[p.channels + c];
+    let g = gamma[c];
+    let b = beta[c];
+    //#unroll e E
+    out[i0 + {e}u] = activate((x[i0 + {e}u] - mean) * invstd * g + b);
+    //#end
 }
 
 @compute @workgroup_size(256)
@@ -127,11 +161,13 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let invstd = stats[p.channels + c];
     var sa = 0.0;
     var sb = 0.0;
+    var w = walk_start(c, lid.x);
     for (var i = lid.x; i < m; i += 256u) {
-        let k = at(c, i);
+        let k = w.k;
         let g = pre_activation_grad(k);
         sa += g * (x[k] - mean) * invstd;
         sb += g;
+        walk_next(&w);
     }
     part_a[lid.x] = sa;
     part_b[lid.x] = sb;
@@ -144,17 +180,23 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 
 @compute @workgroup_size(256)
 fn bn_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_workgroup(wid, nwg) * 256u + lid.x;
-    if (i >= p.batch * p.channels * p.inner) { return; }
-    let c = (i / p.inner) % p.channels;
+    let i0 = (linear_workgroup(wid, nwg) * 256u + lid.x) * E;
+    if (i0 >= p.batch * p.channels * p.inner) { return; }
+    let c = (i0 / p.inner) % p.channels;
     let m = f32(p.batch * p.inner);
     let invstd = stats[p.channels + c];
-    let g = pre_activation_grad(i);
+    let gi = gamma[c] * invstd;
     if (p.update == 0u) {
         // Inference mode: the statistics are constants, not functions of x.
-        out[i] = gamma[c] * invstd * g;
+        //#unroll e E
+        out[i0 + {e}u] = gi * pre_activation_grad(i0 + {e}u);
+        //#end
         return;
     }
-    let xhat = (x[i] - stats[c]) * invstd;
-    out[i] = gamma[c] * invstd * (g - dbeta_in[c] / m - xhat * dgamma_in[c] / m);
+    let mean = stats[c];
+    let db = dbeta_in[c] / m;
+    let dg = dgamma_in[c];
+    //#unroll e E
+    out[i0 + {e}u] = gi * (pre_activation_grad(i0 + {e}u) - db - (x[i0 + {e}u] - mean) * invstd * dg / m);
+    //#end
 }

@@ -135,9 +135,17 @@ fn matmul_spans_many_workgroups_on_both_kernel_families() {
 }
 
 fn bn_case(training: bool, seed: u64, act: Option<Activation>) {
+    bn_case_shaped(training, seed, act, (3, 5, 3, 4));
+}
+
+fn bn_case_shaped(
+    training: bool,
+    seed: u64,
+    act: Option<Activation>,
+    (n, c, h, w): (usize, usize, usize, usize),
+) {
     let gpu = gpu();
     let mut rng = Rng::new(seed);
-    let (n, c, h, w) = (3, 5, 3, 4);
     let inner = h * w;
     let x: Vec<f32> = rng
         .vec(n * c * inner)
@@ -257,6 +265,30 @@ fn batch_norm_refuses_to_fuse_other_activations() {
 #[test]
 fn batch_norm_inference_matches_reference_and_gradients() {
     bn_case(false, 32, None);
+}
+
+/// The element-wise kernels take 8, 4, 2 or 1 elements an invocation (what divides h * w;
+/// the cases above take 4), and the reductions walk channels of one element up to more than
+/// a workgroup's 256.
+#[test]
+fn batch_norm_at_every_elements_per_invocation() {
+    for (i, shape) in [
+        (2, 3, 2, 4),
+        (3, 2, 1, 6),
+        (5, 3, 3, 3),
+        (2, 3, 1, 1),
+        (3, 2, 17, 19),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = 60 + i as u64;
+        // The largest case has so many pre-activations (1,938) that some always lie within
+        // ten gradient-check steps of the leaky ReLU's kink: it runs without the activation.
+        let act = (shape.2 < 17).then_some(Activation::LeakyRelu(0.2));
+        bn_case_shaped(true, seed, act, shape);
+        bn_case_shaped(false, seed, None, shape);
+    }
 }
 
 #[test]

@@ -33,7 +33,21 @@ pub struct BatchNormState<'a> {
 }
 
 fn spec(entry: &'static str) -> KernelSpec {
-    KernelSpec::new("batch_norm", entry)
+    KernelSpec::new("batch_norm", entry).with("E", 1)
+}
+
+/// The element-wise kernels' spec and grid: E consecutive elements of one channel an
+/// invocation, the largest of 8, 4, 2, 1 that divides `inner`.
+fn elementwise(gpu: &crate::gpu::Gpu, entry: &'static str, p: &Params) -> (KernelSpec, [u32; 3]) {
+    let e = [8, 4, 2, 1]
+        .into_iter()
+        .find(|e| p.inner.is_multiple_of(*e))
+        .unwrap_or(1);
+    let n = (p.batch * p.channels * p.inner) as usize;
+    (
+        KernelSpec::new("batch_norm", entry).with("E", e),
+        grid_1d(gpu, n / e as usize, 256),
+    )
 }
 
 struct BatchNormBackward {
@@ -69,8 +83,9 @@ impl Function for BatchNormBackward {
         );
         let dx = if needs[0] {
             let dx = Tensor::uninit(gpu, self.x.shape())?;
+            let (dx_spec, grid) = elementwise(gpu, "bn_backward_dx", &self.p);
             gpu.dispatch(
-                &spec("bn_backward_dx"),
+                &dx_spec,
                 pb,
                 &[
                     (1, self.x.bind()),
@@ -82,7 +97,7 @@ impl Function for BatchNormBackward {
                     (13, dbeta.bind()),
                     (16, self.y.bind()),
                 ],
-                grid_1d(gpu, dx.numel(), 256),
+                grid,
             );
             Some(dx)
         } else {
@@ -176,8 +191,9 @@ pub fn batch_norm_activation(
         );
     }
     let y = Tensor::uninit(gpu, shape)?;
+    let (apply, grid) = elementwise(gpu, "bn_apply", &p);
     gpu.dispatch(
-        &spec("bn_apply"),
+        &apply,
         pb,
         &[
             (1, x.value.bind()),
@@ -186,7 +202,7 @@ pub fn batch_norm_activation(
             (5, stats.bind()),
             (6, y.bind()),
         ],
-        grid_1d(gpu, y.numel(), 256),
+        grid,
     );
     let f = BatchNormBackward {
         x: x.value.clone(),
