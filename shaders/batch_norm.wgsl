@@ -72,31 +72,7 @@ fn tree_sum2(lid: u32) {
     workgroupBarrier();
 }
 
-// The flat indices of channel c's elements lid, lid + 256, ... (element i is image i / inner,
-// offset i % inner): the first, then a step of 256 elements as whole images and a remainder.
-struct Walk {
-    k: u32,
-    j: u32,
-    dk: u32,
-    dj: u32,
-}
-
-fn walk_start(c: u32, lid: u32) -> Walk {
-    let o = lid / p.inner;
-    let j = lid - o * p.inner;
-    let q = 256u / p.inner;
-    let dj = 256u - q * p.inner;
-    return Walk((o * p.channels + c) * p.inner + j, j, q * p.channels * p.inner + dj, dj);
-}
-
-fn walk_next(w: ptr<function, Walk>) {
-    (*w).k += (*w).dk;
-    (*w).j += (*w).dj;
-    if ((*w).j >= p.inner) {
-        (*w).j -= p.inner;
-        (*w).k += (p.channels - 1u) * p.inner;
-    }
-}
+//#include channel_walk
 
 @compute @workgroup_size(256)
 fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

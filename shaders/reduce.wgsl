@@ -19,6 +19,8 @@ struct Params {
 
 var<workgroup> partial: array<f32, 256>;
 
+//#include channel_walk
+
 fn tree_sum(lid: u32) -> f32 {
     for (var s = 128u; s > 0u; s = s >> 1u) {
         workgroupBarrier();
@@ -34,10 +36,10 @@ fn channel_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if (c >= p.channels) { return; }
     let m = p.outer * p.inner;
     var s = 0.0;
+    var w = walk_start(c, lid.x);
     for (var i = lid.x; i < m; i += 256u) {
-        let o = i / p.inner;
-        let r = i - o * p.inner;
-        s += x[(o * p.channels + c) * p.inner + r];
+        s += x[w.k];
+        walk_next(&w);
     }
     partial[lid.x] = s;
     let total = tree_sum(lid.x);

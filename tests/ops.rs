@@ -401,6 +401,14 @@ fn bce_with_logits_matches_reference_and_gradient() {
 fn reductions_match_reference_and_gradients() {
     let gpu = gpu();
     let mut rng = Rng::new(61);
+    // Channel planes shorter than, equal to and longer than the 256 lanes that walk them.
+    for (o, c, i) in [(700, 3, 1), (3, 2, 256), (2, 3, 301)] {
+        let x = rng.vec(o * c * i);
+        let got = ops::reduce::channel_sum(&tensor(&gpu, &x, &[o, c, i]), o, c, i).unwrap();
+        let want = ops::reduce::cpu::channel_sum(&to64(&x), o, c, i);
+        let what = format!("channel_sum {o}x{c}x{i}");
+        assert_close(&what, &got.to_vec().unwrap(), &want, 1e-4, 1e-5);
+    }
     let (o, c, i) = (3, 5, 211);
     let x = rng.vec(o * c * i);
     let got = ops::reduce::channel_sum(&tensor(&gpu, &x, &[o, c, i]), o, c, i).unwrap();
