@@ -11,6 +11,8 @@ use crate::autodiff::{Function, Tape, Var};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
+mod dense;
+
 /// Stride and per-side padding. For conv_transpose2d the padding is the cropping of the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dOptions {
@@ -384,47 +386,6 @@ impl Geometry {
     }
 }
 
-impl Geometry {
-    /// Whether the conv is a dense layer that `conv_dense.wgsl` serves: its kernel covers the
-    /// whole unpadded input (one output pixel), with K = cin * kh * kw a multiple of 4 for the
-    /// vec4 loads and grids within the adapter's limits. D's 1-logit layer is one.
-    pub fn is_dense(&self, gpu: &crate::gpu::Gpu) -> bool {
-        let k = self.cin * self.kh * self.kw;
-        let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-        (self.oh, self.ow, self.kh, self.kw) == (1, 1, self.h, self.w)
-            && self.opts.padding == [0; 4]
-            && k.is_multiple_of(4)
-            && (k / 4).div_ceil(DENSE_WG) <= max
-            && self.cout <= max
-            && self.batch.div_ceil(DENSE_NB) <= max
-    }
-}
-
-/// `conv_dense.wgsl`'s lanes a workgroup and images a workgroup (forward) or a lane (input
-/// gradient): 8 images share each loaded weight.
-const DENSE_WG: usize = 64;
-const DENSE_NB: usize = 8;
-
-fn dense_spec(entry: &'static str, nc: usize) -> crate::gpu::KernelSpec {
-    crate::gpu::KernelSpec::new("conv_dense", entry)
-        .with("WG", DENSE_WG as u32)
-        .with("NB", DENSE_NB as u32)
-        .with("NC", nc as u32)
-}
-
-/// The byte offsets of tensors bound as vec4 arrays must be multiples of 16.
-fn vec4_aligned(ts: &[&Tensor]) -> bool {
-    ts.iter().all(|t| t.bind().offset.is_multiple_of(16))
-}
-
-fn not_dense(g: &Geometry, what: &str) -> Error {
-    Error::Shape(format!(
-        "no dense-layer kernel for the {what} of a {}x{}x{} -> {}x{}x{} conv with a {}x{} kernel \
-         (it needs one output pixel, no padding and cin * kh * kw a multiple of 4)",
-        g.cin, g.h, g.w, g.cout, g.oh, g.ow, g.kh, g.kw
-    ))
-}
-
 /// Primitive 1: y = conv(x, w) + bias.
 pub fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
     forward_act(x, w, bias, None, g)
@@ -539,10 +500,10 @@ pub fn forward_with(
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
     let cols = g.batch * g.oh * g.ow;
     let auto = path == ForwardPath::Auto;
-    let dense = g.is_dense(gpu) && vec4_aligned(&[x, w]);
+    let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x, w]);
     let path = match path {
-        ForwardPath::Auto if dense => ForwardPath::Dense,
-        ForwardPath::Dense if !dense => return Err(not_dense(g, "forward")),
+        ForwardPath::Auto if fits_dense => ForwardPath::Dense,
+        ForwardPath::Dense if !fits_dense => return Err(dense::refused(g, "forward")),
         ForwardPath::Auto if tiled_requested() => ForwardPath::SharedTiles,
         ForwardPath::Auto if gpu.row_windows() => ForwardPath::RowWindows,
         ForwardPath::Auto => ForwardPath::Registers,
@@ -553,20 +514,14 @@ pub fn forward_with(
         .then(|| forward_rows(gpu, &plan, g))
         .flatten();
     if path == ForwardPath::Dense {
-        let mut p = g.params();
-        p.has_bias = bias.is_some() as u32;
-        (p.act, p.slope) = epilogue_code(act)?;
-        gpu.dispatch(
-            &dense_spec("conv2d_forward", 1),
-            bytemuck::bytes_of(&p),
-            &[
-                (6, x.bind()),
-                (2, w.bind()),
-                (3, bias.unwrap_or(w).bind()),
-                (4, y.bind()),
-            ],
-            [g.batch.div_ceil(DENSE_NB) as u32, g.cout as u32, 1],
-        );
+        let (has_bias, (act, slope)) = (bias.is_some() as u32, epilogue_code(act)?);
+        let p = Params {
+            has_bias,
+            act,
+            slope,
+            ..g.params()
+        };
+        dense::forward(&p, g, x, w, bias, &y);
         return Ok(y);
     }
     let (spec, grid) = match (path, rows) {
@@ -692,10 +647,10 @@ pub fn input_grad_with(
 ) -> Result<Tensor> {
     let gpu = dy.gpu();
     let auto = path == InputGradPath::Auto;
-    let dense = g.is_dense(gpu) && vec4_aligned(&[w]);
+    let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[w]);
     let path = match path {
-        InputGradPath::Auto if dense => InputGradPath::Dense,
-        InputGradPath::Dense if !dense => return Err(not_dense(g, "input gradient")),
+        InputGradPath::Auto if fits_dense => InputGradPath::Dense,
+        InputGradPath::Dense if !fits_dense => return Err(dense::refused(g, "input gradient")),
         InputGradPath::Auto if g.prefers_col2im(gpu) => InputGradPath::Col2im,
         InputGradPath::Auto if tiled_requested() => InputGradPath::SharedTiles,
         InputGradPath::Auto if gpu.row_windows() => InputGradPath::RowWindows,
@@ -706,27 +661,14 @@ pub fn input_grad_with(
         return input_grad_col2im(dy, w, bias, act, g);
     }
     if path == InputGradPath::Dense {
-        let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
-        let mut p = g.params();
-        p.has_bias = bias.is_some() as u32;
-        (p.act, p.slope) = epilogue_code(act)?;
-        let k4 = g.cin * g.kh * g.kw / 4;
-        gpu.dispatch(
-            &dense_spec("conv2d_input_grad", 1),
-            bytemuck::bytes_of(&p),
-            &[
-                (1, dy.bind()),
-                (2, w.bind()),
-                (3, bias.unwrap_or(dy).bind()),
-                (5, dx.bind()),
-            ],
-            [
-                k4.div_ceil(DENSE_WG) as u32,
-                g.batch.div_ceil(DENSE_NB) as u32,
-                1,
-            ],
-        );
-        return Ok(dx);
+        let (has_bias, (act, slope)) = (bias.is_some() as u32, epilogue_code(act)?);
+        let p = Params {
+            has_bias,
+            act,
+            slope,
+            ..g.params()
+        };
+        return dense::input_grad(&p, g, dy, w, bias);
     }
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let s = g.opts.stride;
@@ -837,29 +779,16 @@ pub fn weight_grad_with(
     let gpu = dy.gpu();
     let shape = [g.cout, g.cin, g.kh, g.kw];
     let cols = g.cin * g.kh * g.kw;
-    let dense = g.is_dense(gpu) && vec4_aligned(&[x]);
+    let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x]);
     let path = match path {
-        WeightGradPath::Auto if dense => WeightGradPath::Dense,
-        WeightGradPath::Dense if !dense => return Err(not_dense(g, "weight gradient")),
+        WeightGradPath::Auto if fits_dense => WeightGradPath::Dense,
+        WeightGradPath::Dense if !fits_dense => return Err(dense::refused(g, "weight gradient")),
         WeightGradPath::Auto if tiled_requested() => WeightGradPath::SharedTiles,
         WeightGradPath::Auto => WeightGradPath::Registers,
         p => p,
     };
     if path == WeightGradPath::Dense {
-        // Up to 4 output channels a lane share each loaded x.
-        let nc = g.cout.min(4);
-        let dw = Tensor::uninit(gpu, &shape)?;
-        gpu.dispatch(
-            &dense_spec("conv2d_weight_grad", nc),
-            bytemuck::bytes_of(&g.params()),
-            &[(1, dy.bind()), (2, x.bind()), (5, dw.bind())],
-            [
-                (cols / 4).div_ceil(DENSE_WG) as u32,
-                g.cout.div_ceil(nc) as u32,
-                1,
-            ],
-        );
-        return Ok(dw);
+        return dense::weight_grad(&g.params(), g, dy, x);
     }
     let (spec, mut grid, split_batch) = if path == WeightGradPath::SharedTiles {
         (
