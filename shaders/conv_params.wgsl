@@ -1,4 +1,4 @@
-// conv_params.wgsl: the conv family's parameter block (`Params` in src/ops/conv.rs), shared
+// conv_params.wgsl: the conv family's parameter block (`Params` in src/ops/conv/mod.rs), shared
 // by conv_common.wgsl's kernels and conv_dense.wgsl, whose storage bindings are vec4 arrays.
 
 struct Params {
