@@ -43,16 +43,35 @@ where
             y
         })
     });
+    bench_gpu_time(group, gpu, &format!("{name}/gpu"), |_| true, op);
+}
+
+/// Registers `name` timed by the summed GPU timestamps of the dispatches of `op` whose kernel
+/// label `counts`, where the adapter has timestamp queries.
+fn bench_gpu_time<F>(
+    group: &mut BenchmarkGroup<WallTime>,
+    gpu: &Gpu,
+    name: &str,
+    counts: impl Fn(&str) -> bool,
+    mut op: F,
+) where
+    F: FnMut() -> Tensor,
+{
     if !gpu.has_timestamps() {
         return;
     }
-    group.bench_function(format!("{name}/gpu"), |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             gpu.set_profiling(true);
             let mut ns = 0.0;
             for _ in 0..iters {
                 let y = op();
-                ns += gpu.take_profile().values().map(|p| p.1).sum::<f64>();
+                ns += gpu
+                    .take_profile()
+                    .iter()
+                    .filter(|(label, _)| counts(label))
+                    .map(|(_, p)| p.1)
+                    .sum::<f64>();
                 drop(y);
             }
             gpu.set_profiling(false);
@@ -264,26 +283,13 @@ fn bench_batch_norm(c: &mut Criterion) {
         bench_op(&mut group, &gpu, &format!("batch_norm_{name}"), || {
             run(false)
         });
-        if !gpu.has_timestamps() {
-            continue;
-        }
-        group.bench_function(format!("batch_norm_backward_{name}/gpu"), |b| {
-            b.iter_custom(|iters| {
-                gpu.set_profiling(true);
-                let mut ns = 0.0;
-                for _ in 0..iters {
-                    drop(run(true));
-                    ns += gpu
-                        .take_profile()
-                        .iter()
-                        .filter(|(label, _)| label.contains("bn_backward"))
-                        .map(|(_, p)| p.1)
-                        .sum::<f64>();
-                }
-                gpu.set_profiling(false);
-                Duration::from_nanos(ns as u64)
-            })
-        });
+        bench_gpu_time(
+            &mut group,
+            &gpu,
+            &format!("batch_norm_backward_{name}/gpu"),
+            |label| label.contains("bn_backward"),
+            || run(true),
+        );
     }
     group.finish();
 }

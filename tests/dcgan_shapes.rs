@@ -50,18 +50,22 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
     let w = rng.vec(ws.iter().product());
     let dy = rng.vec(ys.iter().product());
     let want = conv_reference(g, &to64(&x), &to64(&w), &to64(&dy));
+    // x, w and dy on the device, for the kernel family now set.
+    let upload = || {
+        (
+            Tensor::from_slice(gpu, &x, &xs).unwrap(),
+            Tensor::from_slice(gpu, &w, &ws).unwrap(),
+            Tensor::from_slice(gpu, &dy, &ys).unwrap(),
+        )
+    };
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.insert(0, true);
     }
     let mut results: Vec<[Vec<f32>; 3]> = Vec::new();
-    for subgroups in families {
+    for &subgroups in &families {
         gpu.set_subgroups(subgroups);
-        let (xt, wt, dyt) = (
-            Tensor::from_slice(gpu, &x, &xs).unwrap(),
-            Tensor::from_slice(gpu, &w, &ws).unwrap(),
-            Tensor::from_slice(gpu, &dy, &ys).unwrap(),
-        );
+        let (xt, wt, dyt) = upload();
         let got = [
             forward(&xt, &wt, None, g).unwrap().to_vec().unwrap(),
             input_grad(&dyt, &wt, None, g).unwrap().to_vec().unwrap(),
@@ -78,11 +82,7 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
     }
     // The shared-memory kernels (for GPUs), on whatever adapter runs the tests.
     gpu.set_subgroups(true);
-    let (xt, wt, dyt) = (
-        Tensor::from_slice(gpu, &x, &xs).unwrap(),
-        Tensor::from_slice(gpu, &w, &ws).unwrap(),
-        Tensor::from_slice(gpu, &dy, &ys).unwrap(),
-    );
+    let (xt, wt, dyt) = upload();
     let tiled = [
         forward_with(&xt, &wt, None, None, g, ForwardPath::SharedTiles),
         input_grad_with(&dyt, &wt, None, None, g, InputGradPath::SharedTiles),
@@ -142,17 +142,9 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
     // D's logit layer runs on the dense-layer kernels by default: the register kernels they
     // replace, at its real shape, on both families.
     if g.is_dense(gpu) {
-        let mut families = vec![false];
-        if gpu.subgroup_size().is_some() {
-            families.insert(0, true);
-        }
-        for subgroups in families {
+        for &subgroups in &families {
             gpu.set_subgroups(subgroups);
-            let (xt, wt, dyt) = (
-                Tensor::from_slice(gpu, &x, &xs).unwrap(),
-                Tensor::from_slice(gpu, &w, &ws).unwrap(),
-                Tensor::from_slice(gpu, &dy, &ys).unwrap(),
-            );
+            let (xt, wt, dyt) = upload();
             let got = [
                 forward_with(&xt, &wt, None, None, g, ForwardPath::Registers),
                 input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Direct),
