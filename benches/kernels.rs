@@ -2,7 +2,8 @@
 //! from recording to GPU completion, and, where the adapter offers timestamp queries,
 //! `NAME/gpu` by the GPU's own timestamps around every dispatch of the op (no recording,
 //! submission or readback in it). Throughput is reported in FLOP (2 per multiply-add), so
-//! criterion's "elem/s" reads as FLOP/s; for batch norm, in activations a second.
+//! criterion's "elem/s" reads as FLOP/s; for batch norm and the `step` group (Adam, dropout,
+//! channel sums, leaky ReLU backward), in values a second.
 //!
 //! `cargo bench --bench kernels` (filter with a name fragment, e.g. `-- conv2d_input_grad`).
 //! The shared-memory kernels' benchmarks (`..._shared_tiles`) run on GPUs, and on a CPU
@@ -294,5 +295,71 @@ fn bench_batch_norm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_conv, bench_batch_norm);
+/// The step's remaining kernels at their DCGAN shapes (throughput in values a second): Adam
+/// over each network's parameter count, D's input dropout, the bias gradients' channel sums
+/// over the largest conv outputs, and the leaky ReLU backward of D's first conv (the one
+/// activation not fused into batch norm).
+fn bench_step_kernels(c: &mut Criterion) {
+    use dcgan::ops::elementwise::activation_backward;
+    use dcgan::ops::reduce::channel_sum;
+    use dcgan::ops::{dropout, Activation};
+    use dcgan::optim::{Adam, AdamConfig};
+    use dcgan::Param;
+    let gpu = gpu();
+    let mut group = c.benchmark_group("step");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4));
+    for (net, n) in [("generator", 5_134_339), ("discriminator", 4_316_545)] {
+        let mut w = Param::new("w", filled(&gpu, &[n]));
+        let adam = Adam::new(AdamConfig::default(), vec![&mut w]).unwrap();
+        let grad = filled(&gpu, &[n]);
+        let mut t = 0;
+        group.throughput(Throughput::Elements(n as u64));
+        bench_op(&mut group, &gpu, &format!("adam_{net}_{n}"), || {
+            t += 1;
+            adam.step(t, std::slice::from_ref(&grad)).unwrap();
+            w.value.clone()
+        });
+    }
+    let shape = [BATCH, 3, 64, 64];
+    let x = filled(&gpu, &shape);
+    group.throughput(Throughput::Elements((BATCH * 3 * 64 * 64) as u64));
+    bench_op(&mut group, &gpu, "dropout_b128_3x64x64", || {
+        let tape = Tape::new();
+        let xv = tape.leaf(x.clone(), false);
+        dropout(&tape, &xv, 0.5, 7, true).unwrap().value.clone()
+    });
+    for (ch, n) in [(3, 64), (64, 32)] {
+        let dy = filled(&gpu, &[BATCH, ch, n, n]);
+        group.throughput(Throughput::Elements((BATCH * ch * n * n) as u64));
+        bench_op(
+            &mut group,
+            &gpu,
+            &format!("channel_sum_b128_{ch}x{n}x{n}"),
+            || channel_sum(&dy, BATCH, ch, n * n).unwrap(),
+        );
+    }
+    let (y, dy) = (
+        filled(&gpu, &[BATCH, 64, 32, 32]),
+        filled(&gpu, &[BATCH, 64, 32, 32]),
+    );
+    group.throughput(Throughput::Elements((BATCH * 64 * 32 * 32) as u64));
+    bench_op(
+        &mut group,
+        &gpu,
+        "leaky_relu_backward_b128_64x32x32",
+        || activation_backward(&y, &dy, Activation::LeakyRelu(0.2)).unwrap(),
+    );
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_gemm,
+    bench_conv,
+    bench_batch_norm,
+    bench_step_kernels
+);
 criterion_main!(benches);
