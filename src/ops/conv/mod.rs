@@ -367,6 +367,17 @@ impl Geometry {
         (self.batch * self.cout * self.oh * self.ow * self.cin * self.kh * self.kw) as u64
     }
 
+    /// `params` with a forward-shaped primitive's epilogue: bias when given, then `act`.
+    fn epilogue_params(&self, bias: Option<&Tensor>, act: Option<Activation>) -> Result<Params> {
+        let (act, slope) = epilogue_code(act)?;
+        Ok(Params {
+            has_bias: bias.is_some() as u32,
+            act,
+            slope,
+            ..self.params()
+        })
+    }
+
     fn params(&self) -> Params {
         Params {
             batch: self.batch as u32,
@@ -514,13 +525,7 @@ pub fn forward_with(
         .then(|| forward_rows(gpu, &plan, g))
         .flatten();
     if path == ForwardPath::Dense {
-        let (has_bias, (act, slope)) = (bias.is_some() as u32, epilogue_code(act)?);
-        let p = Params {
-            has_bias,
-            act,
-            slope,
-            ..g.params()
-        };
+        let p = g.epilogue_params(bias, act)?;
         dense::forward(&p, g, x, w, bias, &y);
         return Ok(y);
     }
@@ -555,9 +560,7 @@ fn dispatch_with_epilogue(
     out: &Tensor,
     grid: [u32; 3],
 ) -> Result<()> {
-    let mut p = g.params();
-    p.has_bias = bias.is_some() as u32;
-    (p.act, p.slope) = epilogue_code(act)?;
+    let p = g.epilogue_params(bias, act)?;
     a.gpu().dispatch(
         spec,
         bytemuck::bytes_of(&p),
@@ -661,13 +664,7 @@ pub fn input_grad_with(
         return input_grad_col2im(dy, w, bias, act, g);
     }
     if path == InputGradPath::Dense {
-        let (has_bias, (act, slope)) = (bias.is_some() as u32, epilogue_code(act)?);
-        let p = Params {
-            has_bias,
-            act,
-            slope,
-            ..g.params()
-        };
+        let p = g.epilogue_params(bias, act)?;
         return dense::input_grad(&p, g, dy, w, bias);
     }
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
@@ -744,9 +741,7 @@ fn input_grad_col2im(
         )?;
         (c, ohw * taps, 1, taps)
     };
-    let mut p = g.params();
-    p.has_bias = bias.is_some() as u32;
-    (p.act, p.slope) = epilogue_code(act)?;
+    let mut p = g.epilogue_params(bias, act)?;
     (p.cs_n, p.cs_t, p.cs_p) = (cs_n as u32, cs_t as u32, cs_p as u32);
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     gpu.dispatch(
