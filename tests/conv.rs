@@ -203,6 +203,32 @@ fn conv_transpose2d_k5_s2_matlab_same_cropping() {
     run(&case, true, 6, true);
 }
 
+/// G's last layer in small: a transposed conv onto 3 channels, whose forward CPU adapters run
+/// on the narrow kernel (`conv_narrow.wgsl`) with full 4 x 4 blocks.
+#[test]
+fn conv_transpose2d_onto_three_channels() {
+    let case = Case {
+        x: [2, 5, 8, 8],
+        w: [5, 3, 5, 5],
+        opts: Conv2dOptions::same_transposed(5, 2),
+        bias: true,
+    };
+    run(&case, true, 12, true);
+}
+
+/// D's first conv in small: 3 input channels, so its input gradient runs on the narrow
+/// kernel on CPU adapters (4 x 4 blocks, 12 of them: two workgroups).
+#[test]
+fn conv2d_from_three_channels_input_gradient() {
+    let case = Case {
+        x: [2, 3, 16, 24],
+        w: [4, 3, 5, 5],
+        opts: Conv2dOptions::same(16, 24, 5, 2),
+        bias: true,
+    };
+    run(&case, false, 13, true);
+}
+
 #[test]
 fn conv_transpose2d_k5_s1_no_cropping() {
     // The generator's first transposed conv: 4 x 4 -> 8 x 8.
@@ -432,44 +458,72 @@ fn conv_refuses_to_fuse_a_negative_slope() {
 }
 
 /// The input gradient by every path (direct per-phase kernel, GEMM + col2im in both GEMM
-/// orientations, the shared-memory tiles), with bias and a fused activation, against the f64
-/// definition.
+/// orientations, the shared-memory tiles, and on subgroup adapters the narrow kernel where it
+/// applies), with bias and a fused activation, against the f64 definition.
 #[test]
 fn input_gradient_paths_agree_with_the_reference() {
     use dcgan::ops::conv::{input_grad_with, Geometry, InputGradPath};
     let gpu = gpu();
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 6] = [
-        // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels
+    // (x, w, options, whether the narrow kernel (at most 4 dx channels, dx a multiple of the
+    // stride) serves it)
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions, bool); 9] = [
+        // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels;
+        // narrow blocks of 2 x 1 pixels a phase
         (
             [3, 3, 10, 8],
             [7, 3, 5, 5],
             Conv2dOptions::same(10, 8, 5, 2),
+            true,
         ),
         // stride 1 "valid": dy much smaller than dx, taps > output pixels
-        ([2, 9, 6, 7], [5, 9, 5, 5], Conv2dOptions::valid(1)),
+        ([2, 9, 6, 7], [5, 9, 5, 5], Conv2dOptions::valid(1), false),
         // stride 3, uneven padding
         (
             [2, 4, 11, 9],
             [6, 4, 4, 3],
             Conv2dOptions::new(3, [2, 1, 0, 2]),
+            false,
         ),
         // a single output pixel
-        ([3, 5, 4, 4], [2, 5, 4, 4], Conv2dOptions::valid(1)),
+        ([3, 5, 4, 4], [2, 5, 4, 4], Conv2dOptions::valid(1), false),
         // k 2, stride 3: the phases at offset 2 get no taps at all (dx is the bias there)
-        ([2, 3, 8, 7], [4, 3, 2, 2], Conv2dOptions::valid(3)),
+        ([2, 3, 8, 7], [4, 3, 2, 2], Conv2dOptions::valid(3), false),
         // more input channels and phase pixels than one 64 x 64 shared-memory tile holds, and
         // a depth (cout x the phase's taps) that is no multiple of its 16-deep slabs
         (
             [3, 67, 13, 11],
             [9, 67, 3, 3],
             Conv2dOptions::new(2, [1, 1, 0, 2]),
+            false,
+        ),
+        // the narrow kernel's full 4 x 4 blocks (8 x 8 pixels), 18 of them: 3 workgroups
+        (
+            [3, 3, 16, 24],
+            [5, 3, 5, 5],
+            Conv2dOptions::same(16, 24, 5, 2),
+            true,
+        ),
+        // 4 channels (its most), 3 x 3 kernel, padding 2 on top and none on the left: blocks
+        // of 4 x 2
+        (
+            [2, 4, 12, 8],
+            [6, 4, 3, 3],
+            Conv2dOptions::new(2, [2, 1, 0, 2]),
+            true,
+        ),
+        // stride 1 (one phase), 4 x 4 blocks
+        (
+            [2, 2, 8, 12],
+            [3, 2, 3, 3],
+            Conv2dOptions::new(1, [1, 1, 1, 1]),
+            true,
         ),
     ];
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.push(true);
     }
-    for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
+    for (i, (xs, ws, opts, narrow)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
         let mut rng = Rng::new(70 + i as u64);
         let w = rng.vec(ws.iter().product());
@@ -484,11 +538,15 @@ fn input_gradient_paths_agree_with_the_reference() {
             .collect();
         for &subgroups in &families {
             gpu.set_subgroups(subgroups);
-            for path in [
+            let mut paths = vec![
                 InputGradPath::Direct,
                 InputGradPath::Col2im,
                 InputGradPath::SharedTiles,
-            ] {
+            ];
+            if subgroups {
+                paths.push(InputGradPath::Narrow);
+            }
+            for path in paths {
                 let got = input_grad_with(
                     &tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]),
                     &tensor(&gpu, &w, &ws),
@@ -496,10 +554,15 @@ fn input_gradient_paths_agree_with_the_reference() {
                     Some(Activation::Tanh),
                     &g,
                     path,
-                )
-                .unwrap();
-                assert_eq!(got.shape(), xs);
+                );
                 let what = format!("case {i} {path:?} (subgroups {subgroups})");
+                if path == InputGradPath::Narrow && !narrow {
+                    let e = got.err().unwrap_or_else(|| panic!("{what}: not refused"));
+                    assert!(e.to_string().contains("narrow"), "{what}: {e}");
+                    continue;
+                }
+                let got = got.unwrap();
+                assert_eq!(got.shape(), xs);
                 assert_close(&what, &got.to_vec().unwrap(), &want, ATOL, RTOL);
             }
         }

@@ -1,7 +1,9 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
 //! fast path), the portable kernels (the plain one), the row-window kernels (opt-in, bit for
-//! bit the subgroup kernels' results), the shared-memory kernels (for GPUs) and, for D's
-//! logit layer, the dense-layer kernels and the register kernels they replace,
+//! bit the subgroup kernels' results), the shared-memory kernels (for GPUs), for the
+//! 3-channel layers' input gradient the narrow kernel and the col2im path it replaces on CPU
+//! adapters, and for D's logit layer the dense-layer kernels and the register kernels they
+//! replace,
 //! against an f64 reference written from the definition, and against each other, to 1e-4 of
 //! the output's largest magnitude.
 
@@ -9,8 +11,8 @@ mod common;
 
 use common::*;
 use dcgan::ops::conv::{
-    forward, forward_with, input_grad, input_grad_with, weight_grad, weight_grad_with, ForwardPath,
-    Geometry, InputGradPath, WeightGradPath,
+    forward, forward_with, input_grad, input_grad_with, narrow_chosen, weight_grad,
+    weight_grad_with, ForwardPath, Geometry, InputGradPath, WeightGradPath,
 };
 use dcgan::ops::Conv2dOptions;
 use dcgan::{Gpu, Tensor};
@@ -138,6 +140,17 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
                 "{name} {prim}: row windows differ from the flat kernel"
             );
         }
+    }
+    // The 3-channel layers' input gradient (G's last transposed conv, D's first conv) runs on
+    // the narrow kernel on CPU adapters: the GEMM + col2im path it replaces there, and that
+    // GPUs take, at the real shape too.
+    if narrow_chosen(gpu, g) {
+        let got = input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Col2im).unwrap();
+        assert_rel(
+            &format!("{name} input_grad (col2im) vs f64"),
+            &got.to_vec().unwrap(),
+            &want[1],
+        );
     }
     // D's logit layer runs on the dense-layer kernels by default: the register kernels they
     // replace, at its real shape, on both families.

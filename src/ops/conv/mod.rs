@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 mod dense;
+mod narrow;
 
 /// Stride and per-side padding. For conv_transpose2d the padding is the cropping of the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -498,6 +499,12 @@ pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
     (fwd, dx)
 }
 
+/// Whether `InputGradPath::Auto` picks the narrow kernel (`conv_narrow.wgsl`) for this
+/// geometry on this adapter (benchmarks compare it against the col2im path it replaces).
+pub fn narrow_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> bool {
+    !g.is_dense(gpu) && narrow::chosen(gpu, g)
+}
+
 /// Primitive 1 on the chosen kernel.
 pub fn forward_with(
     x: &Tensor,
@@ -584,8 +591,9 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
 /// How primitive 2 is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputGradPath {
-    /// `Dense` where the geometry is a dense layer, `Col2im` where `Direct` would waste most
-    /// of its work, else `Direct`, or in its place
+    /// `Dense` where the geometry is a dense layer, `Narrow` where the adapter is a CPU (see
+    /// `narrow::chosen`) and the dx has at most 4 channels, `Col2im` where `Direct` would
+    /// waste most of its work, else `Direct`, or in its place
     /// `SharedTiles` when `DCGAN_CONV_TILED=1` or `RowWindows` when the device is set to them
     /// (and the shapes allow it).
     Auto,
@@ -604,6 +612,10 @@ pub enum InputGradPath {
     /// `conv_dense.wgsl`: an outer product of dy and w (dense-layer geometries only, an error
     /// otherwise).
     Dense,
+    /// `conv_narrow.wgsl`: for a dx of at most 4 channels, each lane computes every channel
+    /// and stride phase of a block of dx; subgroup adapters and block-divisible dx only (an
+    /// error otherwise).
+    Narrow,
 }
 
 impl Geometry {
@@ -654,6 +666,7 @@ pub fn input_grad_with(
     let path = match path {
         InputGradPath::Auto if fits_dense => InputGradPath::Dense,
         InputGradPath::Dense if !fits_dense => return Err(dense::refused(g, "input gradient")),
+        InputGradPath::Auto if narrow::chosen(gpu, g) => InputGradPath::Narrow,
         InputGradPath::Auto if g.prefers_col2im(gpu) => InputGradPath::Col2im,
         InputGradPath::Auto if tiled_requested() => InputGradPath::SharedTiles,
         InputGradPath::Auto if gpu.row_windows() => InputGradPath::RowWindows,
@@ -668,6 +681,11 @@ pub fn input_grad_with(
         return dense::input_grad(&p, g, dy, w, bias);
     }
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
+    if path == InputGradPath::Narrow {
+        let (spec, grid) = narrow::spec(gpu, g).ok_or_else(|| narrow::refused(g))??;
+        dispatch_with_epilogue(&spec, g, dy, w, bias, act, &dx, grid)?;
+        return Ok(dx);
+    }
     let s = g.opts.stride;
     // One dispatch for all s x s phases (grid z), x sized for phase (0, 0), the largest.
     let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);

@@ -1,0 +1,105 @@
+//! The input-gradient primitive for a dx of few channels on `shaders/conv_narrow.wgsl`: each
+//! lane computes every channel and stride phase of a block of dx (the 3-channel layers).
+
+use super::{Geometry, SpecGrid};
+use crate::error::Error;
+use crate::gpu::{Gpu, KernelSpec};
+use crate::Result;
+
+/// Most dx channels the kernel takes: a lane holds CIN x RY x RX accumulators.
+pub(super) const MAX_CIN: usize = 4;
+
+/// Blocks of dx a lane may take, BX x BY pixels of each stride phase, largest first. 4 x 4
+/// (8 x 8 pixels at stride 2, 192 accumulators for 3 channels) loads a 6 x 6 window of dy per
+/// output channel for 1,200 multiply-adds at k5 s2; on lavapipe it ran as fast as 8 x 4 and
+/// 8 x 8 and compiles in a fraction of their time (BENCHMARKS.md).
+const BLOCKS: [(usize, usize); 5] = [(4, 4), (4, 2), (2, 2), (2, 1), (1, 1)];
+
+/// `DCGAN_NARROW_BLOCK=BXxBY` puts that block first, for tuning runs.
+fn block_override() -> Option<(usize, usize)> {
+    static BLOCK: std::sync::OnceLock<Option<(usize, usize)>> = std::sync::OnceLock::new();
+    *BLOCK.get_or_init(|| {
+        let v = std::env::var("DCGAN_NARROW_BLOCK").ok()?;
+        let (a, b) = v.split_once('x')?;
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    })
+}
+
+/// `TY(k)` of the shader's header for a kernel extent `k`, padding `pad` and stride `s`: the
+/// window row (plus `k`) from which tap `t` reaches phase row 0 of its phase.
+fn reach(t: usize, k: usize, pad: usize, s: usize) -> usize {
+    let ph = (t + s * k - pad) % s;
+    (ph + pad + s * k - t) / s
+}
+
+/// (least, greatest) `reach` over the taps.
+fn reach_range(k: usize, pad: usize, s: usize) -> (usize, usize) {
+    let r = (0..k).map(|t| reach(t, k, pad, s));
+    (r.clone().min().unwrap_or(0), r.max().unwrap_or(0))
+}
+
+/// The kernel and grid for `g`'s input gradient, where it applies: subgroups, at most
+/// `MAX_CIN` dx channels, and a block that tiles dx.
+pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
+    let sg = gpu.subgroup_size()? as usize;
+    let s = g.opts.stride;
+    let (pt, pl) = (g.opts.padding[0], g.opts.padding[2]);
+    if g.cin > MAX_CIN || g.cout == 0 || s == 0 || pt >= s * g.kh || pl >= s * g.kw {
+        return None;
+    }
+    let (bx, by) = block_override()
+        .iter()
+        .chain(&BLOCKS)
+        .copied()
+        .find(|(bx, by)| g.w.is_multiple_of(s * bx) && g.h.is_multiple_of(s * by))?;
+    let (ry, rx) = (s * by, s * bx);
+    let (ymin, ymax) = reach_range(g.kh, pt, s);
+    let (xmin, xmax) = reach_range(g.kw, pl, s);
+    let taps = g.cin * g.kh * g.kw;
+    let spec = KernelSpec::new("conv_narrow", "conv2d_input_grad")
+        .with("SG", sg as u32)
+        .with("CIN", g.cin as u32)
+        .with("S", s as u32)
+        .with("KH", g.kh as u32)
+        .with("KW", g.kw as u32)
+        .with("PAD_T", pt as u32)
+        .with("PAD_L", pl as u32)
+        .with("BY", by as u32)
+        .with("BX", bx as u32)
+        .with("RY", ry as u32)
+        .with("RX", rx as u32)
+        .with("NW", taps.div_ceil(sg) as u32)
+        .with("TMIN_Y", ymin as u32)
+        .with("TMIN_X", xmin as u32)
+        .with("WY", (by + ymax - ymin) as u32)
+        .with("WX", (bx + xmax - xmin) as u32);
+    let blocks = g.batch * (g.h / ry) * (g.w / rx);
+    let x = blocks.div_ceil(sg);
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    Some(if x > max {
+        Err(Error::Shape(format!(
+            "a {}x{}x{} input gradient needs {x} workgroups; the adapter allows {max} per dimension",
+            g.cin, g.h, g.w
+        )))
+    } else {
+        Ok((spec, [x as u32, 1, 1]))
+    })
+}
+
+/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies, on CPU adapters.
+/// On lavapipe it runs the 3-channel layers' input gradient at 1.9 to 2.9 times the speed of
+/// the GEMM + col2im path it replaces (BENCHMARKS.md). A GPU would get one lane per 8 x 8
+/// block, 8,192 lanes at batch 128, too few to fill it, so GPUs keep col2im until the kernel
+/// is measured on one.
+pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
+    gpu.info().device_type == wgpu::DeviceType::Cpu && spec(gpu, g).is_some()
+}
+
+/// The error for the narrow path asked of a geometry it cannot serve.
+pub(super) fn refused(g: &Geometry) -> Error {
+    Error::Shape(format!(
+        "no narrow input-gradient kernel for a {}x{}x{} dx (it needs subgroups, at most {MAX_CIN} \
+         channels and a size that blocks of 2 x 2 pixels of every stride phase tile)",
+        g.cin, g.h, g.w
+    ))
+}
