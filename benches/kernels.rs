@@ -209,6 +209,21 @@ fn bench_conv(c: &mut Criterion) {
                     },
                 );
             }
+            // Where the engine's input gradient of a 3-channel dx is the narrow kernel, also
+            // the GEMM + col2im path it replaces (and that GPUs take).
+            if suffix.is_empty() && conv::narrow_chosen(&gpu, &g) {
+                let col2im = || {
+                    let bias = transposed.then_some(&bias_in);
+                    conv::input_grad_with(&dy, &w, bias, None, &g, InputGradPath::Col2im).unwrap()
+                };
+                let pass = if transposed { fwd } else { dx };
+                bench_op(
+                    &mut group,
+                    &gpu,
+                    &format!("{pass}_b{b}_{name}_col2im"),
+                    col2im,
+                );
+            }
             if let Some(wp) = wp.filter(|_| suffix != "_flat" || dense) {
                 bench_op(
                     &mut group,
