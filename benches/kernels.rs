@@ -209,9 +209,13 @@ fn bench_conv(c: &mut Criterion) {
                     },
                 );
             }
-            // Where the engine's input gradient of a 3-channel dx is the narrow kernel, also
+            // Where the engine's input gradient is the narrow or the whole-plane kernel, also
             // the GEMM + col2im path it replaces (and that GPUs take).
-            if suffix.is_empty() && conv::narrow_chosen(&gpu, &g) {
+            let replaces_col2im = matches!(
+                conv::input_grad_auto(&gpu, &g),
+                InputGradPath::Narrow | InputGradPath::Planes
+            );
+            if suffix.is_empty() && replaces_col2im {
                 let col2im = || {
                     let bias = transposed.then_some(&bias_in);
                     conv::input_grad_with(&dy, &w, bias, None, &g, InputGradPath::Col2im).unwrap()

@@ -229,6 +229,20 @@ fn conv2d_from_three_channels_input_gradient() {
     run(&case, false, 13, true);
 }
 
+/// G's first layer in small: a full stride-1 transposed conv of 4 x 4 planes, which CPU
+/// adapters run on the whole-plane kernel (`conv_planes.wgsl`): 4 channels a lane, the second
+/// channel group partial.
+#[test]
+fn conv_transpose2d_of_whole_planes() {
+    let case = Case {
+        x: [3, 7, 4, 4],
+        w: [7, 5, 5, 5],
+        opts: Conv2dOptions::valid(1),
+        bias: true,
+    };
+    run(&case, true, 14, true);
+}
+
 #[test]
 fn conv_transpose2d_k5_s1_no_cropping() {
     // The generator's first transposed conv: 4 x 4 -> 8 x 8.
@@ -458,15 +472,16 @@ fn conv_refuses_to_fuse_a_negative_slope() {
 }
 
 /// The input gradient by every path (direct per-phase kernel, GEMM + col2im in both GEMM
-/// orientations, the shared-memory tiles, and on subgroup adapters the narrow kernel where it
-/// applies), with bias and a fused activation, against the f64 definition.
+/// orientations, the shared-memory tiles, and on subgroup adapters the narrow and whole-plane
+/// kernels where they apply), with bias and a fused activation, against the f64 definition.
 #[test]
 fn input_gradient_paths_agree_with_the_reference() {
     use dcgan::ops::conv::{input_grad_with, Geometry, InputGradPath};
     let gpu = gpu();
     // (x, w, options, whether the narrow kernel (at most 4 dx channels, dx a multiple of the
-    // stride) serves it)
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions, bool); 9] = [
+    // stride) serves it, whether the whole-plane kernel (no padding, every tap inside dx)
+    // does)
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions, bool, bool); 10] = [
         // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels;
         // narrow blocks of 2 x 1 pixels a phase
         (
@@ -474,26 +489,49 @@ fn input_gradient_paths_agree_with_the_reference() {
             [7, 3, 5, 5],
             Conv2dOptions::same(10, 8, 5, 2),
             true,
+            false,
         ),
-        // stride 1 "valid": dy much smaller than dx, taps > output pixels
-        ([2, 9, 6, 7], [5, 9, 5, 5], Conv2dOptions::valid(1), false),
+        // stride 1 "valid": dy much smaller than dx, taps > output pixels; whole planes, 3
+        // channel groups of 4, the last partial
+        (
+            [2, 9, 6, 7],
+            [5, 9, 5, 5],
+            Conv2dOptions::valid(1),
+            false,
+            true,
+        ),
         // stride 3, uneven padding
         (
             [2, 4, 11, 9],
             [6, 4, 4, 3],
             Conv2dOptions::new(3, [2, 1, 0, 2]),
             false,
+            false,
         ),
         // a single output pixel
-        ([3, 5, 4, 4], [2, 5, 4, 4], Conv2dOptions::valid(1), false),
+        (
+            [3, 5, 4, 4],
+            [2, 5, 4, 4],
+            Conv2dOptions::valid(1),
+            false,
+            true,
+        ),
         // k 2, stride 3: the phases at offset 2 get no taps at all (dx is the bias there)
-        ([2, 3, 8, 7], [4, 3, 2, 2], Conv2dOptions::valid(3), false),
+        // (and the taps miss dx's last 2 columns: no whole planes)
+        (
+            [2, 3, 8, 7],
+            [4, 3, 2, 2],
+            Conv2dOptions::valid(3),
+            false,
+            false,
+        ),
         // more input channels and phase pixels than one 64 x 64 shared-memory tile holds, and
         // a depth (cout x the phase's taps) that is no multiple of its 16-deep slabs
         (
             [3, 67, 13, 11],
             [9, 67, 3, 3],
             Conv2dOptions::new(2, [1, 1, 0, 2]),
+            false,
             false,
         ),
         // the narrow kernel's full 4 x 4 blocks (8 x 8 pixels), 18 of them: 3 workgroups
@@ -502,6 +540,7 @@ fn input_gradient_paths_agree_with_the_reference() {
             [5, 3, 5, 5],
             Conv2dOptions::same(16, 24, 5, 2),
             true,
+            false,
         ),
         // 4 channels (its most), 3 x 3 kernel, padding 2 on top and none on the left: blocks
         // of 4 x 2
@@ -510,6 +549,7 @@ fn input_gradient_paths_agree_with_the_reference() {
             [6, 4, 3, 3],
             Conv2dOptions::new(2, [2, 1, 0, 2]),
             true,
+            false,
         ),
         // stride 1 (one phase), 4 x 4 blocks
         (
@@ -517,13 +557,22 @@ fn input_gradient_paths_agree_with_the_reference() {
             [3, 2, 3, 3],
             Conv2dOptions::new(1, [1, 1, 1, 1]),
             true,
+            false,
+        ),
+        // whole planes at stride 2, 10 images: two workgroups of lanes
+        (
+            [10, 6, 9, 7],
+            [4, 6, 3, 3],
+            Conv2dOptions::valid(2),
+            false,
+            true,
         ),
     ];
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.push(true);
     }
-    for (i, (xs, ws, opts, narrow)) in cases.into_iter().enumerate() {
+    for (i, (xs, ws, opts, narrow, planes)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
         let mut rng = Rng::new(70 + i as u64);
         let w = rng.vec(ws.iter().product());
@@ -544,9 +593,16 @@ fn input_gradient_paths_agree_with_the_reference() {
                 InputGradPath::SharedTiles,
             ];
             if subgroups {
-                paths.push(InputGradPath::Narrow);
+                paths.extend([InputGradPath::Narrow, InputGradPath::Planes]);
             }
-            for path in paths {
+            // The whole-plane kernel takes 8 channels a lane in runs on the row windows.
+            let long_run = [(InputGradPath::Planes, true)];
+            let runs = paths
+                .into_iter()
+                .map(|p| (p, false))
+                .chain(long_run.into_iter().filter(|_| subgroups));
+            for (path, rows) in runs {
+                gpu.set_row_windows(rows);
                 let got = input_grad_with(
                     &tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]),
                     &tensor(&gpu, &w, &ws),
@@ -555,10 +611,16 @@ fn input_gradient_paths_agree_with_the_reference() {
                     &g,
                     path,
                 );
-                let what = format!("case {i} {path:?} (subgroups {subgroups})");
-                if path == InputGradPath::Narrow && !narrow {
+                gpu.set_row_windows(false);
+                let what = format!("case {i} {path:?} (subgroups {subgroups}, rows {rows})");
+                let refused = match path {
+                    InputGradPath::Narrow => (!narrow).then_some("narrow"),
+                    InputGradPath::Planes => (!planes).then_some("whole-plane"),
+                    _ => None,
+                };
+                if let Some(kernel) = refused {
                     let e = got.err().unwrap_or_else(|| panic!("{what}: not refused"));
-                    assert!(e.to_string().contains("narrow"), "{what}: {e}");
+                    assert!(e.to_string().contains(kernel), "{what}: {e}");
                     continue;
                 }
                 let got = got.unwrap();

@@ -1,17 +1,16 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
 //! fast path), the portable kernels (the plain one), the row-window kernels (opt-in, bit for
-//! bit the subgroup kernels' results), the shared-memory kernels (for GPUs), for the
-//! 3-channel layers' input gradient the narrow kernel and the col2im path it replaces on CPU
-//! adapters, and for D's logit layer the dense-layer kernels and the register kernels they
-//! replace,
-//! against an f64 reference written from the definition, and against each other, to 1e-4 of
-//! the output's largest magnitude.
+//! bit the subgroup kernels' results), the shared-memory kernels (for GPUs), the narrow
+//! (3-channel layers) and whole-plane (G's first layer) input-gradient kernels with the col2im
+//! path they replace on CPU adapters, and for D's logit layer the dense-layer kernels and the
+//! register kernels they replace, against an f64 reference written from the definition, and
+//! against each other, to 1e-4 of the output's largest magnitude.
 
 mod common;
 
 use common::*;
 use dcgan::ops::conv::{
-    forward, forward_with, input_grad, input_grad_with, narrow_chosen, weight_grad,
+    forward, forward_with, input_grad, input_grad_auto, input_grad_with, weight_grad,
     weight_grad_with, ForwardPath, Geometry, InputGradPath, WeightGradPath,
 };
 use dcgan::ops::Conv2dOptions;
@@ -141,14 +140,27 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
             );
         }
     }
-    // The 3-channel layers' input gradient (G's last transposed conv, D's first conv) runs on
-    // the narrow kernel on CPU adapters: the GEMM + col2im path it replaces there, and that
-    // GPUs take, at the real shape too.
-    if narrow_chosen(gpu, g) {
+    // On CPU adapters the 3-channel layers' input gradient (G's last transposed conv, D's
+    // first conv) runs on the narrow kernel and G's first transposed conv on the whole-plane
+    // kernel: the GEMM + col2im path they replace there, and that GPUs take, at the real shape
+    // too.
+    let auto = input_grad_auto(gpu, g);
+    if matches!(auto, InputGradPath::Narrow | InputGradPath::Planes) {
         let got = input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Col2im).unwrap();
         assert_rel(
             &format!("{name} input_grad (col2im) vs f64"),
             &got.to_vec().unwrap(),
+            &want[1],
+        );
+    }
+    // In runs on the row windows the whole-plane kernel takes 8 channels a lane, not 4.
+    if auto == InputGradPath::Planes {
+        gpu.set_row_windows(true);
+        let got = input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Planes);
+        gpu.set_row_windows(false);
+        assert_rel(
+            &format!("{name} input_grad (whole planes, 8 channels a lane) vs f64"),
+            &got.unwrap().to_vec().unwrap(),
             &want[1],
         );
     }

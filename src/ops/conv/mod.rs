@@ -13,6 +13,7 @@ use crate::tensor::Tensor;
 
 mod dense;
 mod narrow;
+mod planes;
 
 /// Stride and per-side padding. For conv_transpose2d the padding is the cropping of the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -495,14 +496,36 @@ pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
         return (false, false);
     }
     let fwd = forward_rows(gpu, &Plan::new(gpu, g.cout), g).is_some();
-    let dx = !g.prefers_col2im(gpu) && input_grad_rows(gpu, &Plan::new(gpu, g.cin), g).is_some();
+    let dx = input_grad_auto(gpu, g) == InputGradPath::RowWindows
+        && input_grad_rows(gpu, &Plan::new(gpu, g.cin), g).is_some();
     (fwd, dx)
 }
 
-/// Whether `InputGradPath::Auto` picks the narrow kernel (`conv_narrow.wgsl`) for this
-/// geometry on this adapter (benchmarks compare it against the col2im path it replaces).
-pub fn narrow_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> bool {
-    !g.is_dense(gpu) && narrow::chosen(gpu, g)
+/// The path `InputGradPath::Auto` takes for this geometry on this adapter, for tensors at
+/// 16-byte offsets (which the dense path needs); tests and benchmarks compare it with the
+/// paths it replaces.
+pub fn input_grad_auto(gpu: &crate::gpu::Gpu, g: &Geometry) -> InputGradPath {
+    auto_input_grad(gpu, g, g.is_dense(gpu))
+}
+
+/// `InputGradPath::Auto`'s choice; `dense` whether the geometry and the tensors fit the dense
+/// path. `RowWindows` falls back to `Direct` where the shapes do not allow it.
+fn auto_input_grad(gpu: &crate::gpu::Gpu, g: &Geometry, dense: bool) -> InputGradPath {
+    if dense {
+        InputGradPath::Dense
+    } else if narrow::chosen(gpu, g) {
+        InputGradPath::Narrow
+    } else if planes::chosen(gpu, g) {
+        InputGradPath::Planes
+    } else if g.prefers_col2im(gpu) {
+        InputGradPath::Col2im
+    } else if tiled_requested() {
+        InputGradPath::SharedTiles
+    } else if gpu.row_windows() {
+        InputGradPath::RowWindows
+    } else {
+        InputGradPath::Direct
+    }
 }
 
 /// Primitive 1 on the chosen kernel.
@@ -591,8 +614,8 @@ pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) 
 /// How primitive 2 is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputGradPath {
-    /// `Dense` where the geometry is a dense layer, `Narrow` where the adapter is a CPU (see
-    /// `narrow::chosen`) and the dx has at most 4 channels, `Col2im` where `Direct` would
+    /// `Dense` where the geometry is a dense layer; on CPU adapters `Narrow` where the dx has
+    /// at most 4 channels and `Planes` where its kernel applies; `Col2im` where `Direct` would
     /// waste most of its work, else `Direct`, or in its place
     /// `SharedTiles` when `DCGAN_CONV_TILED=1` or `RowWindows` when the device is set to them
     /// (and the shapes allow it).
@@ -616,6 +639,10 @@ pub enum InputGradPath {
     /// and stride phase of a block of dx; subgroup adapters and block-divisible dx only (an
     /// error otherwise).
     Narrow,
+    /// `conv_planes.wgsl`: for a full transposed conv of small planes (no padding, every tap
+    /// inside dx), each lane holds whole dx planes of a few channels and adds each dy value
+    /// into the pixels it reaches; subgroup adapters only (an error otherwise).
+    Planes,
 }
 
 impl Geometry {
@@ -664,13 +691,8 @@ pub fn input_grad_with(
     let auto = path == InputGradPath::Auto;
     let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[w]);
     let path = match path {
-        InputGradPath::Auto if fits_dense => InputGradPath::Dense,
+        InputGradPath::Auto => auto_input_grad(gpu, g, fits_dense),
         InputGradPath::Dense if !fits_dense => return Err(dense::refused(g, "input gradient")),
-        InputGradPath::Auto if narrow::chosen(gpu, g) => InputGradPath::Narrow,
-        InputGradPath::Auto if g.prefers_col2im(gpu) => InputGradPath::Col2im,
-        InputGradPath::Auto if tiled_requested() => InputGradPath::SharedTiles,
-        InputGradPath::Auto if gpu.row_windows() => InputGradPath::RowWindows,
-        InputGradPath::Auto => InputGradPath::Direct,
         p => p,
     };
     if path == InputGradPath::Col2im {
@@ -681,8 +703,13 @@ pub fn input_grad_with(
         return dense::input_grad(&p, g, dy, w, bias);
     }
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
-    if path == InputGradPath::Narrow {
-        let (spec, grid) = narrow::spec(gpu, g).ok_or_else(|| narrow::refused(g))??;
+    let own_kernel = match path {
+        InputGradPath::Narrow => Some(narrow::spec(gpu, g).ok_or_else(|| narrow::refused(g))),
+        InputGradPath::Planes => Some(planes::spec(gpu, g).ok_or_else(|| planes::refused(g))),
+        _ => None,
+    };
+    if let Some(found) = own_kernel {
+        let (spec, grid) = found??;
         dispatch_with_epilogue(&spec, g, dy, w, bias, act, &dx, grid)?;
         return Ok(dx);
     }

@@ -87,7 +87,7 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
 }
 
 /// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies, on CPU adapters.
-/// On lavapipe it runs the 3-channel layers' input gradient at 1.9 to 2.9 times the speed of
+/// On lavapipe it runs the 3-channel layers' input gradient at 2.4 to 2.6 times the speed of
 /// the GEMM + col2im path it replaces (BENCHMARKS.md). A GPU would get one lane per 8 x 8
 /// block, 8,192 lanes at batch 128, too few to fill it, so GPUs keep col2im until the kernel
 /// is measured on one.

@@ -1,0 +1,75 @@
+// conv_planes.wgsl: the input-gradient primitive (a transposed conv's forward) for a full
+// transposed conv of small planes: no padding or cropping, every tap of every dy pixel inside
+// dx, and whole planes that fit a lane's registers (G's first layer, 512 x 4 x 4 -> 256 x 8 x 8).
+// Each lane holds CT whole dx planes of one image and adds each dy value it loads into the
+// KH x KW pixels it reaches: per output channel of the conv, OH x OW loads of dy and
+// CT x KH x KW weights (shared across the subgroup) for CT x OH x OW x KH x KW multiply-adds,
+// none of them on a tap outside dx. (The per-phase kernels gather instead, and visit 4 times
+// the taps that land inside at this layer; GEMM + col2im writes and re-reads a value per tap
+// and pixel.)
+// a = dy [batch, cout, OH, OW], b = w [cout, cin, KH, KW], out = dx [batch, cin, H, W].
+// Compile-time (src/ops/conv/planes.rs): SG lanes, CT channels a lane, stride S, KH, KW, OH,
+// OW, H = (OH - 1) * S + KH, W likewise, NW = ceil(CT * KH * KW / SG) weights a lane loads.
+// Grid: x = ceil(batch / SG) (a lane an image; lanes past the last take it and store
+// nothing), y = ceil(cin / CT) channel groups. Each dx value adds its products over co in
+// order, then over (ky, kx, oy, ox): deterministic.
+
+//#include conv_common
+//#include epilogue
+
+@compute @workgroup_size(SG)
+fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let n_raw = wid.x * SG + lid.x;
+    let n = min(n_raw, p.batch - 1u);
+    let c0 = wid.y * CT;
+    //#unroll c CT
+    var acc{c} = array<f32, H * W>();
+    //#end
+    let db = n * p.cout * OH * OW;
+    for (var co = 0u; co < p.cout; co++) {
+        // Lane l holds entries j * SG + l of this output channel's CT x KH x KW weights
+        // (channels past cin repeat the last; their sums are not stored).
+        var wv = array<f32, NW>();
+        //#unroll j NW
+        {
+            let t = min({j}u * SG + lid.x, CT * KH * KW - 1u);
+            let ci = min(c0 + t / (KH * KW), p.cin - 1u);
+            wv[{j}] = b[(co * p.cin + ci) * KH * KW + t % (KH * KW)];
+        }
+        //#end
+        let dco = db + co * OH * OW;
+        var v = array<f32, OH * OW>();
+        //#unroll q OHW
+        v[{q}] = a[dco + {q}u];
+        //#end
+        //#unroll c CT
+        //#unroll ky KH
+        //#unroll kx KW
+        {
+            const t = ({c}u * KH + {ky}u) * KW + {kx}u;
+            let wt = subgroupBroadcast(wv[t / SG], t % SG);
+            //#unroll oy OH
+            //#unroll ox OW
+            acc{c}[({oy}u * S + {ky}u) * W + {ox}u * S + {kx}u] = fma(wt, v[{oy}u * OW + {ox}u], acc{c}[({oy}u * S + {ky}u) * W + {ox}u * S + {kx}u]);
+            //#end
+            //#end
+        }
+        //#end
+        //#end
+        //#end
+    }
+    if (n_raw >= p.batch) { return; }
+    //#unroll c CT
+    {
+        let ci = c0 + {c}u;
+        if (ci < p.cin) {
+            var bv = 0.0;
+            if (p.has_bias != 0u) { bv = bias[ci]; }
+            let ob = (n * p.cin + ci) * H * W;
+            //#unroll q HW
+            out[ob + {q}u] = epilogue(acc{c}[{q}] + bv);
+            //#end
+        }
+    }
+    //#end
+}

@@ -1,0 +1,88 @@
+//! The input-gradient primitive for a full transposed conv of small planes on
+//! `shaders/conv_planes.wgsl`: each lane holds whole dx planes and scatters each dy value into
+//! the pixels it reaches (G's first layer).
+
+use super::{Geometry, SpecGrid};
+use crate::error::Error;
+use crate::gpu::{Gpu, KernelSpec};
+use crate::Result;
+
+/// Accumulators a lane may hold (CT x H x W), and dy values it loads per output channel.
+/// Where the run has chosen the row windows (a long run, which pays minutes of compiling for
+/// them anyway) the lane takes up to 512: 8 channels of G's first layer, 0.86 of the time of
+/// 4 on lavapipe, but its kernel compiles for about 4 s at every start where 4 channels' kernel
+/// comes from Mesa's shader cache (BENCHMARKS.md).
+const MAX_ACC: usize = 256;
+const MAX_ACC_LONG_RUN: usize = 512;
+const MAX_DY: usize = 64;
+
+/// Whether every tap of every dy pixel lands inside dx (no padding, dx exactly the full
+/// transposed conv's size) and the planes fit a lane.
+fn applies(g: &Geometry) -> bool {
+    let s = g.opts.stride;
+    s > 0
+        && g.opts.padding == [0; 4]
+        && g.oh > 0
+        && g.ow > 0
+        && g.h == (g.oh - 1) * s + g.kh
+        && g.w == (g.ow - 1) * s + g.kw
+        && g.h * g.w <= MAX_ACC_LONG_RUN
+        && g.oh * g.ow <= MAX_DY
+}
+
+/// The kernel and grid for `g`'s input gradient, where it applies (subgroup adapters): CT
+/// channels a lane, the most of 8, 4, 2, 1 whose planes fit the accumulators allowed.
+pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
+    let sg = gpu.subgroup_size()? as usize;
+    if !applies(g) || g.cin == 0 || g.cout == 0 {
+        return None;
+    }
+    let hw = g.h * g.w;
+    let max_acc = if gpu.row_windows() {
+        MAX_ACC_LONG_RUN
+    } else {
+        MAX_ACC
+    };
+    let ct = [8, 4, 2, 1].into_iter().find(|c| c * hw <= max_acc)?;
+    let spec = KernelSpec::new("conv_planes", "conv2d_input_grad")
+        .with("SG", sg as u32)
+        .with("CT", ct as u32)
+        .with("S", g.opts.stride as u32)
+        .with("KH", g.kh as u32)
+        .with("KW", g.kw as u32)
+        .with("OH", g.oh as u32)
+        .with("OW", g.ow as u32)
+        .with("OHW", (g.oh * g.ow) as u32)
+        .with("H", g.h as u32)
+        .with("W", g.w as u32)
+        .with("HW", hw as u32)
+        .with("NW", (ct * g.kh * g.kw).div_ceil(sg) as u32);
+    let (x, y) = (g.batch.div_ceil(sg), g.cin.div_ceil(ct));
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    Some(if x > max || y > max {
+        Err(Error::Shape(format!(
+            "a {}x{}x{} input gradient needs {x} x {y} workgroups; the adapter allows {max} per \
+             dimension",
+            g.cin, g.h, g.w
+        )))
+    } else {
+        Ok((spec, [x as u32, y as u32, 1]))
+    })
+}
+
+/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies, on CPU adapters
+/// (a lane per image and 4 channels is 8,192 lanes for G's first layer at batch 128, too few
+/// for a GPU; GPUs keep col2im until the kernel is measured on one).
+pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
+    gpu.info().device_type == wgpu::DeviceType::Cpu && spec(gpu, g).is_some()
+}
+
+/// The error for the planes path asked of a geometry it cannot serve.
+pub(super) fn refused(g: &Geometry) -> Error {
+    Error::Shape(format!(
+        "no whole-plane input-gradient kernel for a {}x{}x{} dx from a {}x{} dy (it needs \
+         subgroups, no padding, every tap inside dx and planes of at most {MAX_ACC} pixels, \
+         {MAX_ACC_LONG_RUN} in a run on the row windows)",
+        g.cin, g.h, g.w, g.oh, g.ow
+    ))
+}
