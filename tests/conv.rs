@@ -481,7 +481,8 @@ fn input_gradient_paths_agree_with_the_reference() {
     // (x, w, options, whether the narrow kernel (at most 4 dx channels, dx a multiple of the
     // stride) serves it, whether the whole-plane kernel (no padding, every tap inside dx)
     // does)
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions, bool, bool); 10] = [
+    type DxCase = ([usize; 4], [usize; 4], Conv2dOptions, bool, bool);
+    let cases: [DxCase; 10] = [
         // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels;
         // narrow blocks of 2 x 1 pixels a phase
         (
