@@ -86,13 +86,13 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     })
 }
 
-/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies, on CPU adapters.
-/// On lavapipe it runs the 3-channel layers' input gradient at 2.4 to 2.6 times the speed of
+/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies and its grid fits,
+/// on CPU adapters. On lavapipe it runs the 3-channel layers' input gradient at 2.4 to 2.6 times the speed of
 /// the GEMM + col2im path it replaces (BENCHMARKS.md). A GPU would get one lane per 8 x 8
 /// block, 8,192 lanes at batch 128, too few to fill it, so GPUs keep col2im until the kernel
 /// is measured on one.
 pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
-    gpu.info().device_type == wgpu::DeviceType::Cpu && spec(gpu, g).is_some()
+    gpu.info().device_type == wgpu::DeviceType::Cpu && matches!(spec(gpu, g), Some(Ok(_)))
 }
 
 /// The error for the narrow path asked of a geometry it cannot serve.

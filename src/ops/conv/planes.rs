@@ -70,11 +70,11 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     })
 }
 
-/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies, on CPU adapters
-/// (a lane per image and 4 channels is 8,192 lanes for G's first layer at batch 128, too few
-/// for a GPU; GPUs keep col2im until the kernel is measured on one).
+/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies and its grid fits,
+/// on CPU adapters (a lane per image and 4 channels is 8,192 lanes for G's first layer at batch
+/// 128, too few for a GPU; GPUs keep col2im until the kernel is measured on one).
 pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
-    gpu.info().device_type == wgpu::DeviceType::Cpu && spec(gpu, g).is_some()
+    gpu.info().device_type == wgpu::DeviceType::Cpu && matches!(spec(gpu, g), Some(Ok(_)))
 }
 
 /// The error for the planes path asked of a geometry it cannot serve.
