@@ -228,6 +228,22 @@ fn bench_conv(c: &mut Criterion) {
                     col2im,
                 );
             }
+            // Where the engine keeps col2im (GPUs), the narrow and whole-plane kernels as
+            // twins wherever they apply, so that a GPU run measures them too.
+            for (path, tag) in [
+                (InputGradPath::Narrow, "_narrow"),
+                (InputGradPath::Planes, "_planes"),
+            ] {
+                let twin = || {
+                    let bias = transposed.then_some(&bias_in);
+                    conv::input_grad_with(&dy, &w, bias, None, &g, path).unwrap()
+                };
+                let applies = conv::input_grad_with(&dy, &w, None, None, &g, path).is_ok();
+                if suffix.is_empty() && applies && conv::input_grad_auto(&gpu, &g) != path {
+                    let pass = if transposed { fwd } else { dx };
+                    bench_op(&mut group, &gpu, &format!("{pass}_b{b}_{name}{tag}"), twin);
+                }
+            }
             if let Some(wp) = wp.filter(|_| suffix != "_flat" || dense) {
                 bench_op(
                     &mut group,
