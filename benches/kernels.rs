@@ -210,22 +210,26 @@ fn bench_conv(c: &mut Criterion) {
                 );
             }
             // Where the engine's input gradient is the narrow or the whole-plane kernel, also
-            // the GEMM + col2im path it replaces (and that GPUs take).
-            let replaces_col2im = matches!(
-                conv::input_grad_auto(&gpu, &g),
-                InputGradPath::Narrow | InputGradPath::Planes
-            );
-            if suffix.is_empty() && replaces_col2im {
-                let col2im = || {
+            // the path it replaces (GEMM + col2im, the row windows or the flat kernel), which
+            // GPUs take.
+            let auto = conv::input_grad_auto(&gpu, &g);
+            let general = conv::input_grad_auto_general(&gpu, &g);
+            if suffix.is_empty() && auto != general {
+                let replaced = || {
                     let bias = transposed.then_some(&bias_in);
-                    conv::input_grad_with(&dy, &w, bias, None, &g, InputGradPath::Col2im).unwrap()
+                    conv::input_grad_with(&dy, &w, bias, None, &g, general).unwrap()
+                };
+                let tag = match general {
+                    InputGradPath::Col2im => "_col2im",
+                    InputGradPath::RowWindows => "_rows",
+                    _ => "_flat",
                 };
                 let pass = if transposed { fwd } else { dx };
                 bench_op(
                     &mut group,
                     &gpu,
-                    &format!("{pass}_b{b}_{name}_col2im"),
-                    col2im,
+                    &format!("{pass}_b{b}_{name}{tag}"),
+                    replaced,
                 );
             }
             // Where the engine keeps col2im (GPUs), the narrow and whole-plane kernels as

@@ -1,15 +1,18 @@
-// conv_planes.wgsl: the input-gradient primitive (a transposed conv's forward) for a full
-// transposed conv of small planes: no padding or cropping, every tap of every dy pixel inside
-// dx, and whole planes that fit a lane's registers (G's first layer, 512 x 4 x 4 -> 256 x 8 x 8).
-// Each lane holds CT whole dx planes of one image and adds each dy value it loads into the
-// KH x KW pixels it reaches: per output channel of the conv, OH x OW loads of dy and
-// CT x KH x KW weights (shared across the subgroup) for CT x OH x OW x KH x KW multiply-adds,
-// none of them on a tap outside dx. (The per-phase kernels gather instead, and visit 4 times
-// the taps that land inside at this layer; GEMM + col2im writes and re-reads a value per tap
-// and pixel.)
+// conv_planes.wgsl: the input-gradient primitive (a transposed conv's forward) for small
+// planes (G's first layer, 512 x 4 x 4 -> 256 x 8 x 8; D's last conv, 256 x 8 x 8 <- 512 x 4 x 4).
+// Each lane holds CT whole planes of one image in registers, as large as the full transposed
+// conv's output (FH x FW: every tap of every dy pixel lands in it), and adds each dy value it
+// loads into the KH x KW pixels it reaches: per output channel of the conv, OH x OW loads of dy
+// and CT x KH x KW weights (shared across the subgroup) for CT x OH x OW x KH x KW
+// multiply-adds. dx is the full plane cropped by the conv's padding (PAD_T rows on top, PAD_L
+// columns on the left), so the taps that land in the cropped border are the only waste (none
+// at G's first layer, which has no padding). (The per-phase kernels gather instead, and at G's
+// first layer visit 4 times the taps that land; GEMM + col2im writes and re-reads a value per
+// tap and pixel.)
 // a = dy [batch, cout, OH, OW], b = w [cout, cin, KH, KW], out = dx [batch, cin, H, W].
 // Compile-time (src/ops/conv/planes.rs): SG lanes, CT channels a lane, stride S, KH, KW, OH,
-// OW, H = (OH - 1) * S + KH, W likewise, NW = ceil(CT * KH * KW / SG) weights a lane loads.
+// OW, FH = (OH - 1) * S + KH, FW likewise, PAD_T, PAD_L, dx's H and W (FH >= PAD_T + H,
+// FW >= PAD_L + W), NW = ceil(CT * KH * KW / SG) weights a lane loads.
 // Grid: x = ceil(batch / SG) (a lane an image; lanes past the last take it and store
 // nothing), y = ceil(cin / CT) channel groups. Each dx value adds its products over co in
 // order, then over (ky, kx, oy, ox): deterministic.
@@ -23,7 +26,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let n = min(n_raw, p.batch - 1u);
     let c0 = wid.y * CT;
     //#unroll c CT
-    var acc{c} = array<f32, H * W>();
+    var acc{c} = array<f32, FH * FW>();
     //#end
     let db = n * p.cout * OH * OW;
     for (var co = 0u; co < p.cout; co++) {
@@ -50,7 +53,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let wt = subgroupBroadcast(wv[t / SG], t % SG);
             //#unroll oy OH
             //#unroll ox OW
-            acc{c}[({oy}u * S + {ky}u) * W + {ox}u * S + {kx}u] = fma(wt, v[{oy}u * OW + {ox}u], acc{c}[({oy}u * S + {ky}u) * W + {ox}u * S + {kx}u]);
+            acc{c}[({oy}u * S + {ky}u) * FW + {ox}u * S + {kx}u] = fma(wt, v[{oy}u * OW + {ox}u], acc{c}[({oy}u * S + {ky}u) * FW + {ox}u * S + {kx}u]);
             //#end
             //#end
         }
@@ -66,8 +69,10 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[ci]; }
             let ob = (n * p.cin + ci) * H * W;
-            //#unroll q HW
-            out[ob + {q}u] = epilogue(acc{c}[{q}] + bv);
+            //#unroll y H
+            //#unroll x W
+            out[ob + {y}u * W + {x}u] = epilogue(acc{c}[({y}u + PAD_T) * FW + {x}u + PAD_L] + bv);
+            //#end
             //#end
         }
     }

@@ -243,6 +243,20 @@ fn conv_transpose2d_of_whole_planes() {
     run(&case, true, 14, true);
 }
 
+/// D's last conv in small: MATLAB's "same" padding at stride 2 onto a 4 x 4 output, whose
+/// input gradient CPU adapters run on the whole-plane kernel (11 x 11 full planes cropped to
+/// 8 x 8, 2 channels a lane, the last group partial).
+#[test]
+fn conv2d_input_gradient_on_whole_planes() {
+    let case = Case {
+        x: [2, 5, 8, 8],
+        w: [6, 5, 5, 5],
+        opts: Conv2dOptions::same(8, 8, 5, 2),
+        bias: true,
+    };
+    run(&case, false, 15, true);
+}
+
 #[test]
 fn conv_transpose2d_k5_s1_no_cropping() {
     // The generator's first transposed conv: 4 x 4 -> 8 x 8.
@@ -479,8 +493,8 @@ fn input_gradient_paths_agree_with_the_reference() {
     use dcgan::ops::conv::{input_grad_with, Geometry, InputGradPath};
     let gpu = gpu();
     // (x, w, options, whether the narrow kernel (at most 4 dx channels, dx a multiple of the
-    // stride) serves it, whether the whole-plane kernel (no padding, every tap inside dx)
-    // does)
+    // stride) serves it, whether the whole-plane kernel (every dx pixel inside the full
+    // transposed conv's plane, dy at most 64 pixels) does)
     type DxCase = ([usize; 4], [usize; 4], Conv2dOptions, bool, bool);
     let cases: [DxCase; 10] = [
         // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels;
@@ -490,7 +504,7 @@ fn input_gradient_paths_agree_with_the_reference() {
             [7, 3, 5, 5],
             Conv2dOptions::same(10, 8, 5, 2),
             true,
-            false,
+            true,
         ),
         // stride 1 "valid": dy much smaller than dx, taps > output pixels; whole planes, 3
         // channel groups of 4, the last partial
@@ -507,7 +521,7 @@ fn input_gradient_paths_agree_with_the_reference() {
             [6, 4, 4, 3],
             Conv2dOptions::new(3, [2, 1, 0, 2]),
             false,
-            false,
+            true,
         ),
         // a single output pixel
         (
@@ -533,9 +547,10 @@ fn input_gradient_paths_agree_with_the_reference() {
             [9, 67, 3, 3],
             Conv2dOptions::new(2, [1, 1, 0, 2]),
             false,
-            false,
+            true,
         ),
         // the narrow kernel's full 4 x 4 blocks (8 x 8 pixels), 18 of them: 3 workgroups
+        // (dy of 96 pixels: no whole planes)
         (
             [3, 3, 16, 24],
             [5, 3, 5, 5],
@@ -550,7 +565,7 @@ fn input_gradient_paths_agree_with_the_reference() {
             [6, 4, 3, 3],
             Conv2dOptions::new(2, [2, 1, 0, 2]),
             true,
-            false,
+            true,
         ),
         // stride 1 (one phase), 4 x 4 blocks
         (

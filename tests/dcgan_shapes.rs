@@ -1,17 +1,17 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
 //! fast path), the portable kernels (the plain one), the row-window kernels (opt-in, bit for
 //! bit the subgroup kernels' results), the shared-memory kernels (for GPUs), the narrow
-//! (3-channel layers) and whole-plane (G's first layer) input-gradient kernels with the col2im
-//! path they replace on CPU adapters, and for D's logit layer the dense-layer kernels and the
-//! register kernels they replace, against an f64 reference written from the definition, and
-//! against each other, to 1e-4 of the output's largest magnitude.
+//! (3-channel layers) and whole-plane (G's first layer, D's last conv) input-gradient kernels
+//! with the paths they replace on CPU adapters, and for D's logit layer the dense-layer
+//! kernels and the register kernels they replace, against an f64 reference written from the
+//! definition, and against each other, to 1e-4 of the output's largest magnitude.
 
 mod common;
 
 use common::*;
 use dcgan::ops::conv::{
-    forward, forward_with, input_grad, input_grad_auto, input_grad_with, weight_grad,
-    weight_grad_with, ForwardPath, Geometry, InputGradPath, WeightGradPath,
+    forward, forward_with, input_grad, input_grad_auto, input_grad_auto_general, input_grad_with,
+    weight_grad, weight_grad_with, ForwardPath, Geometry, InputGradPath, WeightGradPath,
 };
 use dcgan::ops::Conv2dOptions;
 use dcgan::{Gpu, Tensor};
@@ -141,14 +141,15 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
         }
     }
     // On CPU adapters the 3-channel layers' input gradient (G's last transposed conv, D's
-    // first conv) runs on the narrow kernel and G's first transposed conv on the whole-plane
-    // kernel: the GEMM + col2im path they replace there, and that GPUs take, at the real shape
-    // too.
+    // first conv) runs on the narrow kernel, and G's first transposed conv and D's last conv's
+    // on the whole-plane kernel: the path each replaces there (GEMM + col2im, or the direct
+    // kernel), which GPUs take, at the real shape too.
     let auto = input_grad_auto(gpu, g);
-    if matches!(auto, InputGradPath::Narrow | InputGradPath::Planes) {
-        let got = input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Col2im).unwrap();
+    let general = input_grad_auto_general(gpu, g);
+    if auto != general {
+        let got = input_grad_with(&dyt, &wt, None, None, g, general).unwrap();
         assert_rel(
-            &format!("{name} input_grad (col2im) vs f64"),
+            &format!("{name} input_grad ({general:?}) vs f64"),
             &got.to_vec().unwrap(),
             &want[1],
         );

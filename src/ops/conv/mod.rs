@@ -505,17 +505,29 @@ pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
 /// 16-byte offsets (which the dense path needs); tests and benchmarks compare it with the
 /// paths it replaces.
 pub fn input_grad_auto(gpu: &crate::gpu::Gpu, g: &Geometry) -> InputGradPath {
-    auto_input_grad(gpu, g, g.is_dense(gpu))
+    auto_input_grad(gpu, g, g.is_dense(gpu), true)
+}
+
+/// The path `InputGradPath::Auto` would take without the narrow and whole-plane kernels: the
+/// one they replace where they are chosen (benchmarks time both).
+pub fn input_grad_auto_general(gpu: &crate::gpu::Gpu, g: &Geometry) -> InputGradPath {
+    auto_input_grad(gpu, g, g.is_dense(gpu), false)
 }
 
 /// `InputGradPath::Auto`'s choice; `dense` whether the geometry and the tensors fit the dense
-/// path. `RowWindows` falls back to `Direct` where the shapes do not allow it.
-fn auto_input_grad(gpu: &crate::gpu::Gpu, g: &Geometry, dense: bool) -> InputGradPath {
+/// path, `special` whether the narrow and whole-plane kernels may be chosen. `RowWindows` falls
+/// back to `Direct` where the shapes do not allow it.
+fn auto_input_grad(
+    gpu: &crate::gpu::Gpu,
+    g: &Geometry,
+    dense: bool,
+    special: bool,
+) -> InputGradPath {
     if dense {
         InputGradPath::Dense
-    } else if narrow::chosen(gpu, g) {
+    } else if special && narrow::chosen(gpu, g) {
         InputGradPath::Narrow
-    } else if planes::chosen(gpu, g) {
+    } else if special && planes::chosen(gpu, g) {
         InputGradPath::Planes
     } else if g.prefers_col2im(gpu) {
         InputGradPath::Col2im
@@ -691,7 +703,7 @@ pub fn input_grad_with(
     let auto = path == InputGradPath::Auto;
     let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[w]);
     let path = match path {
-        InputGradPath::Auto => auto_input_grad(gpu, g, fits_dense),
+        InputGradPath::Auto => auto_input_grad(gpu, g, fits_dense, true),
         InputGradPath::Dense if !fits_dense => return Err(dense::refused(g, "input gradient")),
         p => p,
     };

@@ -1,6 +1,6 @@
-//! The input-gradient primitive for a full transposed conv of small planes on
-//! `shaders/conv_planes.wgsl`: each lane holds whole dx planes and scatters each dy value into
-//! the pixels it reaches (G's first layer).
+//! The input-gradient primitive for small planes on `shaders/conv_planes.wgsl`: each lane holds
+//! whole dx planes (uncropped) and scatters each dy value into the pixels it reaches (G's first
+//! layer, D's last conv).
 
 use super::{Geometry, SpecGrid};
 use crate::error::Error;
@@ -16,34 +16,39 @@ const MAX_ACC: usize = 256;
 const MAX_ACC_LONG_RUN: usize = 512;
 const MAX_DY: usize = 64;
 
-/// Whether every tap of every dy pixel lands inside dx (no padding, dx exactly the full
-/// transposed conv's size) and the planes fit a lane.
-fn applies(g: &Geometry) -> bool {
+/// The full transposed conv's plane (FH, FW) that holds every tap of every dy pixel, where dx
+/// is a crop of it (every dx pixel inside: the conv's top and left padding at most the border)
+/// and it fits a lane.
+fn full_plane(g: &Geometry) -> Option<(usize, usize)> {
     let s = g.opts.stride;
-    s > 0
-        && g.opts.padding == [0; 4]
-        && g.oh > 0
-        && g.ow > 0
-        && g.h == (g.oh - 1) * s + g.kh
-        && g.w == (g.ow - 1) * s + g.kw
-        && g.h * g.w <= MAX_ACC_LONG_RUN
-        && g.oh * g.ow <= MAX_DY
-}
-
-/// The kernel and grid for `g`'s input gradient, where it applies (subgroup adapters): CT
-/// channels a lane, the most of 8, 4, 2, 1 whose planes fit the accumulators allowed.
-pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
-    let sg = gpu.subgroup_size()? as usize;
-    if !applies(g) || g.cin == 0 || g.cout == 0 {
+    let (pt, pl) = (g.opts.padding[0], g.opts.padding[2]);
+    if s == 0 || g.oh == 0 || g.ow == 0 || g.oh * g.ow > MAX_DY {
         return None;
     }
-    let hw = g.h * g.w;
+    let (fh, fw) = ((g.oh - 1) * s + g.kh, (g.ow - 1) * s + g.kw);
+    (fh >= pt + g.h && fw >= pl + g.w && fh * fw <= MAX_ACC_LONG_RUN).then_some((fh, fw))
+}
+
+/// (FH, FW, CT): the full plane and the channels a lane, the most of 8, 4, 2, 1 whose planes
+/// fit the accumulators allowed.
+fn tile(gpu: &Gpu, g: &Geometry) -> Option<(usize, usize, usize)> {
+    let (fh, fw) = full_plane(g)?;
+    if g.cin == 0 || g.cout == 0 {
+        return None;
+    }
     let max_acc = if gpu.row_windows() {
         MAX_ACC_LONG_RUN
     } else {
         MAX_ACC
     };
-    let ct = [8, 4, 2, 1].into_iter().find(|c| c * hw <= max_acc)?;
+    let ct = [8, 4, 2, 1].into_iter().find(|c| c * fh * fw <= max_acc)?;
+    Some((fh, fw, ct))
+}
+
+/// The kernel and grid for `g`'s input gradient, where it applies (subgroup adapters).
+pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
+    let sg = gpu.subgroup_size()? as usize;
+    let (fh, fw, ct) = tile(gpu, g)?;
     let spec = KernelSpec::new("conv_planes", "conv2d_input_grad")
         .with("SG", sg as u32)
         .with("CT", ct as u32)
@@ -53,9 +58,12 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
         .with("OH", g.oh as u32)
         .with("OW", g.ow as u32)
         .with("OHW", (g.oh * g.ow) as u32)
+        .with("FH", fh as u32)
+        .with("FW", fw as u32)
+        .with("PAD_T", g.opts.padding[0] as u32)
+        .with("PAD_L", g.opts.padding[2] as u32)
         .with("H", g.h as u32)
         .with("W", g.w as u32)
-        .with("HW", hw as u32)
         .with("NW", (ct * g.kh * g.kw).div_ceil(sg) as u32);
     let (x, y) = (g.batch.div_ceil(sg), g.cin.div_ceil(ct));
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
@@ -70,19 +78,23 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     })
 }
 
-/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies and its grid fits,
-/// on CPU adapters (a lane per image and 4 channels is 8,192 lanes for G's first layer at batch
-/// 128, too few for a GPU; GPUs keep col2im until the kernel is measured on one).
+/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies with at least 2
+/// channels a lane (with one, a lane's loads feed too few multiply-adds to beat the other
+/// kernels) and its grid fits, on CPU adapters (a lane per image and 4 channels is 8,192 lanes
+/// for G's first layer at batch 128, too few for a GPU; GPUs keep col2im until the kernel is
+/// measured on one).
 pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
-    gpu.info().device_type == wgpu::DeviceType::Cpu && matches!(spec(gpu, g), Some(Ok(_)))
+    gpu.info().device_type == wgpu::DeviceType::Cpu
+        && tile(gpu, g).is_some_and(|(_, _, ct)| ct >= 2)
+        && matches!(spec(gpu, g), Some(Ok(_)))
 }
 
 /// The error for the planes path asked of a geometry it cannot serve.
 pub(super) fn refused(g: &Geometry) -> Error {
     Error::Shape(format!(
         "no whole-plane input-gradient kernel for a {}x{}x{} dx from a {}x{} dy (it needs \
-         subgroups, no padding, every tap inside dx and planes of at most {MAX_ACC} pixels, \
-         {MAX_ACC_LONG_RUN} in a run on the row windows)",
+         subgroups, every dx pixel inside the full transposed conv's plane, and that plane at \
+         most {MAX_ACC} pixels, {MAX_ACC_LONG_RUN} in a run on the row windows)",
         g.cin, g.h, g.w, g.oh, g.ow
     ))
 }
