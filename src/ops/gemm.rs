@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{Gpu, KernelSpec};
 use crate::tensor::Tensor;
 
@@ -30,11 +30,7 @@ pub struct Params {
 /// Tile sizes (TM, TN). `DCGAN_GEMM_TILE=TMxTN` overrides for tuning runs.
 fn plan(gpu: &Gpu, sg: u32) -> (u32, u32) {
     static OVERRIDE: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
-    let o = *OVERRIDE.get_or_init(|| {
-        let v = std::env::var("DCGAN_GEMM_TILE").ok()?;
-        let (a, b) = v.split_once('x')?;
-        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
-    });
+    let o = *OVERRIDE.get_or_init(|| super::env_dims("DCGAN_GEMM_TILE"));
     // llvmpipe: 64 x 16 measured best at 1024^3 (12.5 GFLOP/s against 3.8 for 16 x 4);
     // GPUs: one row per lane keeps register pressure low.
     let (tm, tn) = o.unwrap_or(if gpu.info().device_type == wgpu::DeviceType::Cpu {
@@ -68,14 +64,12 @@ pub fn try_gemm(
         .with("TM", tm)
         .with("TMS", tm / sg)
         .with("TN", tn);
-    let x = p.n.div_ceil(sg * tn);
-    let y = p.m.div_ceil(tm);
-    let max = gpu.limits().max_compute_workgroups_per_dimension;
-    if x > max || y > max {
-        return Err(Error::Shape(format!(
-            "gemm grid {x} x {y} exceeds {max} per dimension"
-        )));
-    }
+    let grid = super::grid_2d(
+        gpu,
+        p.n.div_ceil(sg * tn) as usize,
+        p.m.div_ceil(tm) as usize,
+        || format!("a {} x {} GEMM", p.m, p.n),
+    )?;
     gpu.dispatch(
         &spec,
         bytemuck::bytes_of(p),
@@ -85,7 +79,7 @@ pub fn try_gemm(
             (3, bias.unwrap_or(a).bind()),
             (4, c.bind()),
         ],
-        [x, y, 1],
+        grid,
     );
     Ok(true)
 }

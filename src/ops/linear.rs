@@ -40,11 +40,7 @@ pub(crate) fn tile_plan(gpu: &crate::gpu::Gpu, rows: usize) -> KernelTiles {
 /// `DCGAN_TILE=16x4` overrides the register tile (rows x columns) for tuning runs.
 fn tile_override() -> Option<(usize, u32)> {
     static TILE: std::sync::OnceLock<Option<(usize, u32)>> = std::sync::OnceLock::new();
-    *TILE.get_or_init(|| {
-        let v = std::env::var("DCGAN_TILE").ok()?;
-        let (a, b) = v.split_once('x')?;
-        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
-    })
+    *TILE.get_or_init(|| super::env_dims::<u32>("DCGAN_TILE").map(|(a, b)| (a as usize, b)))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -67,14 +63,7 @@ impl KernelTiles {
     pub fn grid(&self, gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
         let x = cols.div_ceil((self.wgx * self.tn) as usize);
         let y = rows.div_ceil((self.wgy * self.tm) as usize);
-        let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-        if x > max || y > max {
-            return Err(Error::Shape(format!(
-                "a {rows} x {cols} product needs {x} x {y} workgroups; the adapter allows {max} \
-                 per dimension"
-            )));
-        }
-        Ok([x as u32, y as u32, 1])
+        super::grid_2d(gpu, x, y, || format!("a {rows} x {cols} product"))
     }
 }
 

@@ -21,7 +21,34 @@ pub use linear::linear;
 pub use loss::binary_cross_entropy_with_logits;
 pub use reduce::{mean, sum};
 
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+
+/// The grid `[x, y, 1]` where both fit the adapter's workgroups per dimension; otherwise an
+/// error that names `what` (the computation needing them).
+pub(crate) fn grid_2d(
+    gpu: &Gpu,
+    x: usize,
+    y: usize,
+    what: impl FnOnce() -> String,
+) -> Result<[u32; 3]> {
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if x > max || y > max {
+        return Err(Error::Shape(format!(
+            "{} needs {x} x {y} workgroups; the adapter allows {max} per dimension",
+            what()
+        )));
+    }
+    Ok([x as u32, y as u32, 1])
+}
+
+/// The `AxB` value of the tuning variable `var` (a tile or block shape), when it is set and
+/// well formed.
+pub(crate) fn env_dims<T: std::str::FromStr>(var: &str) -> Option<(T, T)> {
+    let v = std::env::var(var).ok()?;
+    let (a, b) = v.split_once('x')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
 
 /// Workgroups for `n` elements at `per_group` elements each, split over x/y.
 pub(crate) fn grid_1d(gpu: &Gpu, n: usize, per_group: usize) -> [u32; 3] {

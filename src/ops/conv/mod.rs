@@ -124,11 +124,7 @@ fn epilogue_code(act: Option<Activation>) -> Result<(u32, f32)> {
 /// `DCGAN_CONV_TILE=TMxTN` overrides the subgroup kernels' tile for tuning runs.
 fn tile_override() -> Option<(u32, u32)> {
     static TILE: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
-    *TILE.get_or_init(|| {
-        let v = std::env::var("DCGAN_CONV_TILE").ok()?;
-        let (a, b) = v.split_once('x')?;
-        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
-    })
+    *TILE.get_or_init(|| super::env_dims("DCGAN_CONV_TILE"))
 }
 
 /// Which kernel file and tile shape serve a conv GEMM of `rows` output channels.
@@ -263,14 +259,7 @@ impl Plan {
             Plan::Subgroup { sg, tm, tn, .. } => {
                 let x = cols.div_ceil((sg * tn) as usize);
                 let y = rows.div_ceil(tm as usize);
-                let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-                if x > max || y > max {
-                    return Err(Error::Shape(format!(
-                        "a {rows} x {cols} conv GEMM needs {x} x {y} workgroups; the adapter \
-                         allows {max} per dimension"
-                    )));
-                }
-                Ok([x as u32, y as u32, 1])
+                super::grid_2d(gpu, x, y, || format!("a {rows} x {cols} conv GEMM"))
             }
             Plan::Portable(t) => t.grid(gpu, rows, cols),
         }
@@ -462,14 +451,7 @@ fn tiled_requested() -> bool {
 /// The grid of a `conv_tiled.wgsl` GEMM: 64 x 64 output tiles, x along the columns.
 fn tiled_grid(gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
     let (x, y) = (cols.div_ceil(64), rows.div_ceil(64));
-    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    if x > max || y > max {
-        return Err(Error::Shape(format!(
-            "a {rows} x {cols} conv GEMM needs {x} x {y} workgroups; the adapter allows {max} \
-             per dimension"
-        )));
-    }
-    Ok([x as u32, y as u32, 1])
+    super::grid_2d(gpu, x, y, || format!("a {rows} x {cols} conv GEMM"))
 }
 
 type SpecGrid = (crate::gpu::KernelSpec, [u32; 3]);
@@ -651,9 +633,10 @@ pub enum InputGradPath {
     /// and stride phase of a block of dx; subgroup adapters and block-divisible dx only (an
     /// error otherwise).
     Narrow,
-    /// `conv_planes.wgsl`: for a full transposed conv of small planes (no padding, every tap
-    /// inside dx), each lane holds whole dx planes of a few channels and adds each dy value
-    /// into the pixels it reaches; subgroup adapters only (an error otherwise).
+    /// `conv_planes.wgsl`: for small planes, each lane holds the full transposed conv's planes
+    /// (every tap lands in them) for a few channels, adds each dy value into the pixels it
+    /// reaches, and stores their crop that is dx; subgroup adapters and planes that fit a
+    /// lane only (an error otherwise).
     Planes,
 }
 

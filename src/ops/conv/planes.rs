@@ -45,10 +45,19 @@ fn tile(gpu: &Gpu, g: &Geometry) -> Option<(usize, usize, usize)> {
     Some((fh, fw, ct))
 }
 
+/// A lane an image and `ct` channels.
+fn grid(gpu: &Gpu, g: &Geometry, sg: usize, ct: usize) -> Result<[u32; 3]> {
+    let (x, y) = (g.batch.div_ceil(sg), g.cin.div_ceil(ct));
+    crate::ops::grid_2d(gpu, x, y, || {
+        format!("a {}x{}x{} input gradient", g.cin, g.h, g.w)
+    })
+}
+
 /// The kernel and grid for `g`'s input gradient, where it applies (subgroup adapters).
 pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     let sg = gpu.subgroup_size()? as usize;
     let (fh, fw, ct) = tile(gpu, g)?;
+    let grid = grid(gpu, g, sg, ct);
     let spec = KernelSpec::new("conv_planes", "conv2d_input_grad")
         .with("SG", sg as u32)
         .with("CT", ct as u32)
@@ -65,28 +74,20 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
         .with("H", g.h as u32)
         .with("W", g.w as u32)
         .with("NW", (ct * g.kh * g.kw).div_ceil(sg) as u32);
-    let (x, y) = (g.batch.div_ceil(sg), g.cin.div_ceil(ct));
-    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    Some(if x > max || y > max {
-        Err(Error::Shape(format!(
-            "a {}x{}x{} input gradient needs {x} x {y} workgroups; the adapter allows {max} per \
-             dimension",
-            g.cin, g.h, g.w
-        )))
-    } else {
-        Ok((spec, [x as u32, y as u32, 1]))
-    })
+    Some(grid.map(|grid| (spec, grid)))
 }
 
 /// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies with at least 2
 /// channels a lane (with one, a lane's loads feed too few multiply-adds to beat the other
 /// kernels) and its grid fits, on CPU adapters (a lane per image and 4 channels is 8,192 lanes
 /// for G's first layer at batch 128, too few for a GPU; GPUs keep col2im until the kernel is
-/// measured on one).
+/// measured on one). No kernel spec is built here: this runs at every input-gradient dispatch.
 pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
+    let Some(sg) = gpu.subgroup_size() else {
+        return false;
+    };
     gpu.info().device_type == wgpu::DeviceType::Cpu
-        && tile(gpu, g).is_some_and(|(_, _, ct)| ct >= 2)
-        && matches!(spec(gpu, g), Some(Ok(_)))
+        && tile(gpu, g).is_some_and(|(_, _, ct)| ct >= 2 && grid(gpu, g, sg as usize, ct).is_ok())
 }
 
 /// The error for the planes path asked of a geometry it cannot serve.
