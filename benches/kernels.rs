@@ -139,7 +139,7 @@ fn bench_conv(c: &mut Criterion) {
             ("conv2d", "conv2d_input_grad", "conv2d_weight_grad")
         };
         // Each pass on the kernels the engine picks; where those are the row windows
-        // (DCGAN_CONV_ROWS=1), every pass also on the flat register kernels
+        // (DCGAN_CONV_ROWS=1), the forward-shaped passes also on the flat register kernels
         // they replace (`_flat`), and likewise every pass of a dense layer (D's logit layer,
         // `conv_dense.wgsl` by default); then (on
         // GPUs, or when asked) on the shared-memory tiles written for GPUs: on a CPU adapter
@@ -248,8 +248,7 @@ fn bench_conv(c: &mut Criterion) {
                     bench_op(&mut group, &gpu, &format!("{pass}_b{b}_{name}{tag}"), twin);
                 }
             }
-            let dw_rows = conv::weight_grad_auto(&gpu, &g) == WeightGradPath::RowWindows;
-            if let Some(wp) = wp.filter(|_| suffix != "_flat" || dense || dw_rows) {
+            if let Some(wp) = wp.filter(|_| suffix != "_flat" || dense) {
                 bench_op(
                     &mut group,
                     &gpu,

@@ -773,10 +773,7 @@ fn weight_gradient_paths_agree_with_the_reference() {
 /// with no taps. (`dcgan_shapes` covers row tiles of 64 channels and several tiles.)
 #[test]
 fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
-    use dcgan::ops::conv::{
-        forward_with, input_grad_with, weight_grad_with, ForwardPath, Geometry, InputGradPath,
-        WeightGradPath,
-    };
+    use dcgan::ops::conv::{forward_with, input_grad_with, ForwardPath, Geometry, InputGradPath};
     let gpu = gpu();
     assert!(
         gpu.subgroup_size().is_some(),
@@ -818,7 +815,7 @@ fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
             Conv2dOptions::same(8, 32, 5, 2),
         ),
     ];
-    let (mut forwards, mut input_grads, mut weight_grads) = (0, 0, 0);
+    let (mut forwards, mut input_grads) = (0, 0);
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
         let mut rng = Rng::new(500 + i as u64);
@@ -883,27 +880,8 @@ fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
             "case {i}: row-window input gradient differs from the direct kernel"
         );
         input_grads += 1;
-        let dw = |path| weight_grad_with(&dyt, &xt, &g, path);
-        let rows = dw(WeightGradPath::RowWindows)
-            .unwrap_or_else(|e| panic!("case {i}: {e}"))
-            .to_vec()
-            .unwrap();
-        let want = conv_reference(&g, &to64(&x), &to64(&w), &to64(&dy))[2].clone();
-        assert_close(
-            &format!("row-window weight gradient, case {i}"),
-            &rows,
-            &want,
-            ATOL,
-            RTOL,
-        );
-        let flat = dw(WeightGradPath::Registers).unwrap().to_vec().unwrap();
-        assert!(
-            rows == flat,
-            "case {i}: row-window weight gradient differs from the flat kernel"
-        );
-        weight_grads += 1;
     }
-    assert_eq!((forwards, input_grads, weight_grads), (6, 6, 6));
+    assert_eq!((forwards, input_grads), (6, 6));
     // Stride phases of 5 x 3 pixels fit no block of 4 or more: an error, not a wrong answer.
     let g = Geometry::conv(
         &[1, 2, 10, 6],

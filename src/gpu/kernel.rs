@@ -58,7 +58,6 @@ fn source(file: &str) -> &'static str {
         "conv_dense" => include_str!("../../shaders/conv_dense.wgsl"),
         "conv_narrow" => include_str!("../../shaders/conv_narrow.wgsl"),
         "conv_planes" => include_str!("../../shaders/conv_planes.wgsl"),
-        "conv_wgrad_rows" => include_str!("../../shaders/conv_wgrad_rows.wgsl"),
         "matmul_common" => include_str!("../../shaders/matmul_common.wgsl"),
         "batch_norm" => include_str!("../../shaders/batch_norm.wgsl"),
         "dropout" => include_str!("../../shaders/dropout.wgsl"),

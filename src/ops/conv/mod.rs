@@ -14,7 +14,6 @@ use crate::tensor::Tensor;
 mod dense;
 mod narrow;
 mod planes;
-mod wgrad_rows;
 
 /// Stride and per-side padding. For conv_transpose2d the padding is the cropping of the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,14 +190,6 @@ impl Plan {
                 }
             }
             portable => portable,
-        }
-    }
-
-    /// (TM, TN) of the subgroup tile; `None` for the portable kernels.
-    fn subgroup_tile(&self) -> Option<(usize, usize)> {
-        match *self {
-            Plan::Subgroup { tm, tn, .. } => Some((tm as usize, tn as usize)),
-            Plan::Portable(_) => None,
         }
     }
 
@@ -440,15 +431,10 @@ pub enum ForwardPath {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightGradPath {
     /// `Dense` where the geometry is a dense layer, else `SharedTiles` where
-    /// `DCGAN_CONV_TILED=1` asks for it, else `RowWindows` where the device is set to them
-    /// (`Gpu::set_row_windows`) and the shape allows it, else `Registers`.
+    /// `DCGAN_CONV_TILED=1` asks for it, else `Registers`.
     Auto,
     /// The register-tiled kernel of the adapter's family.
     Registers,
-    /// `conv.wgsl`'s tile with each lane's columns whole kernel rows, so that their taps
-    /// share the loads of a block of output pixels (`conv_wgrad_rows.wgsl`); the same sums
-    /// bit for bit. Subgroup adapters and output widths a block divides (an error otherwise).
-    RowWindows,
     /// `conv_tiled.wgsl`'s shared-memory tiles.
     SharedTiles,
     /// `conv_dense.wgsl` (dense-layer geometries only, an error otherwise).
@@ -811,25 +797,6 @@ fn input_grad_col2im(
     Ok(dx)
 }
 
-/// The path `WeightGradPath::Auto` takes for this geometry on this adapter, for tensors at
-/// 16-byte offsets (which the dense path needs); tests and benchmarks compare it with the
-/// flat kernel.
-pub fn weight_grad_auto(gpu: &crate::gpu::Gpu, g: &Geometry) -> WeightGradPath {
-    auto_weight_grad(gpu, g, g.is_dense(gpu))
-}
-
-fn auto_weight_grad(gpu: &crate::gpu::Gpu, g: &Geometry, dense: bool) -> WeightGradPath {
-    if dense {
-        WeightGradPath::Dense
-    } else if tiled_requested() {
-        WeightGradPath::SharedTiles
-    } else if wgrad_rows::chosen(gpu, g) {
-        WeightGradPath::RowWindows
-    } else {
-        WeightGradPath::Registers
-    }
-}
-
 /// Primitive 3: dw = sum over the batch of dy correlated with x. With subgroup kernels the
 /// batch is split into enough parts to keep every core busy; the partial sums are then added
 /// in a fixed order, so the result is the same on every run.
@@ -849,44 +816,33 @@ pub fn weight_grad_with(
     let cols = g.cin * g.kh * g.kw;
     let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x]);
     let path = match path {
-        WeightGradPath::Auto => auto_weight_grad(gpu, g, fits_dense),
+        WeightGradPath::Auto if fits_dense => WeightGradPath::Dense,
         WeightGradPath::Dense if !fits_dense => return Err(dense::refused(g, "weight gradient")),
+        WeightGradPath::Auto if tiled_requested() => WeightGradPath::SharedTiles,
+        WeightGradPath::Auto => WeightGradPath::Registers,
         p => p,
     };
-    let (spec, mut grid, split_batch) = match path {
-        WeightGradPath::Dense => return dense::weight_grad(&g.params(), g, dy, x),
-        WeightGradPath::SharedTiles => (
+    if path == WeightGradPath::Dense {
+        return dense::weight_grad(&g.params(), g, dy, x);
+    }
+    let (spec, mut grid, split_batch) = if path == WeightGradPath::SharedTiles {
+        (
             crate::gpu::KernelSpec::new("conv_tiled", "conv2d_weight_grad"),
             tiled_grid(gpu, g.cout, cols)?,
             true,
-        ),
-        WeightGradPath::RowWindows => {
-            let (spec, grid) = wgrad_rows::spec(gpu, g).ok_or_else(|| wgrad_rows::refused(g))??;
-            (spec, grid, true)
-        }
-        _ => {
-            let plan = Plan::new(gpu, g.cout).balanced(cols);
-            let split = matches!(plan, Plan::Subgroup { .. });
-            (
-                plan.spec("conv2d_weight_grad"),
-                plan.grid(gpu, g.cout, cols)?,
-                split,
-            )
-        }
+        )
+    } else {
+        let plan = Plan::new(gpu, g.cout).balanced(cols);
+        let split = matches!(plan, Plan::Subgroup { .. });
+        (
+            plan.spec("conv2d_weight_grad"),
+            plan.grid(gpu, g.cout, cols)?,
+            split,
+        )
     };
     let mut p = g.params();
     let splits = if split_batch {
-        // The row windows split the batch as the flat kernel does, so that both add the same
-        // partial sums: the same result bit for bit.
-        let groups = match path {
-            WeightGradPath::RowWindows => {
-                let g2 = Plan::new(gpu, g.cout)
-                    .balanced(cols)
-                    .grid(gpu, g.cout, cols)?;
-                (g2[0] * g2[1]) as usize
-            }
-            _ => (grid[0] * grid[1]) as usize,
-        };
+        let groups = (grid[0] * grid[1]) as usize;
         let want: usize = if gpu.info().device_type == wgpu::DeviceType::Cpu {
             16
         } else {
