@@ -16,7 +16,7 @@ struct Params {
     pad_l: u32,
     has_bias: u32,
     split: u32, // weight_grad: images per reduction split
-    act: u32,   // forward epilogues: 0 none, 1 leaky ReLU (slope; ReLU is 0), 2 tanh, 3 sigmoid
+    act: u32,   // the forward epilogue's activation: kernels get it as the spliced constant ACT
     slope: f32,
     cs_n: u32,  // col2im: strides of the GEMM result per image, tap and output pixel
     cs_t: u32,

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A compute kernel: which WGSL file and entry point, the compile-time constants spliced in
-/// front of the source (tile sizes are a per-adapter choice). The bind group layout is the one
-/// the shader implies for that entry point: binding 0 is the uniform parameter block, the
-/// others are the storage buffers the entry point uses.
+/// A compute kernel: which WGSL file and entry point, and the compile-time constants spliced in
+/// front of the source (tile sizes are a per-adapter choice; `ACT` picks the epilogue's
+/// activation). The bind group layout is the one the shader implies for that entry point:
+/// binding 0 is the uniform parameter block, the others are the storage buffers the entry
+/// point uses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KernelSpec {
     pub file: &'static str,
@@ -22,8 +23,12 @@ impl KernelSpec {
             consts: Vec::new(),
         }
     }
+    /// Sets a constant, replacing an earlier value of it.
     pub fn with(mut self, name: &'static str, value: u32) -> Self {
-        self.consts.push((name, value));
+        match self.consts.iter_mut().find(|(k, _)| *k == name) {
+            Some(c) => c.1 = value,
+            None => self.consts.push((name, value)),
+        }
         self
     }
     pub fn label(&self) -> String {
@@ -87,6 +92,9 @@ fn include(body: &'static str, out: &mut Vec<&'static str>) {
 /// spliced constants) by repeating the body with `{VAR}` replaced by 0..COUNT. Register tiles
 /// are written this way because shader compilers (llvmpipe's among them) keep indexed local
 /// arrays in memory unless every index is a constant, which loops do not guarantee.
+/// `//#if NAME VALUE` ... `//#end` keeps its body only where the spliced constant NAME is
+/// VALUE: code the driver should never see (the epilogue's other activations, inlined at every
+/// store of a register tile, took llvmpipe seconds to compile and drop).
 pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
     fn count(tok: &str, consts: &[(&'static str, u32)]) -> usize {
         tok.parse()
@@ -97,21 +105,22 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
                     .find(|(k, _)| *k == tok)
                     .map(|(_, v)| *v as usize)
             })
-            .unwrap_or_else(|| panic!("unroll count {tok} is not a number or constant"))
+            .unwrap_or_else(|| panic!("{tok} is not a number or a spliced constant of the kernel"))
     }
     fn expand(lines: &[&str], consts: &[(&'static str, u32)], out: &mut Vec<String>) {
         let mut i = 0;
         while i < lines.len() {
             let t = lines[i].trim();
-            if let Some(rest) = t.strip_prefix("//#unroll ") {
+            let (unroll, cond) = (t.strip_prefix("//#unroll "), t.strip_prefix("//#if "));
+            if let Some(rest) = unroll.or(cond) {
                 let mut it = rest.split_whitespace();
-                let var = it.next().expect("unroll variable");
-                let n = count(it.next().expect("unroll count"), consts);
+                let var = it.next().expect("unroll variable or condition constant");
+                let value = count(it.next().expect("unroll count or condition value"), consts);
                 // Find the matching //#end.
                 let (mut depth, mut j) = (1, i + 1);
                 while depth > 0 {
                     let tj = lines[j].trim();
-                    if tj.starts_with("//#unroll ") {
+                    if tj.starts_with("//#unroll ") || tj.starts_with("//#if ") {
                         depth += 1;
                     } else if tj == "//#end" {
                         depth -= 1;
@@ -119,8 +128,15 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
                     j += 1;
                 }
                 let body = &lines[i + 1..j - 1];
+                if cond.is_some() {
+                    if count(var, consts) == value {
+                        expand(body, consts, out);
+                    }
+                    i = j;
+                    continue;
+                }
                 let pat = format!("{{{var}}}");
-                for k in 0..n {
+                for k in 0..value {
                     let replaced: Vec<String> = body
                         .iter()
                         .map(|l| l.replace(&pat, &k.to_string()))
@@ -141,9 +157,17 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
     out.join("\n") + "\n"
 }
 
+/// A shader module's source: the file and the constants spliced into it.
+type ModuleKey = (&'static str, Vec<(&'static str, u32)>);
+
+/// Pipelines by kernel spec, and the shader modules they come from by (file, constants).
+/// Parsing is most of a kernel's compile time outside the driver (naga's WGSL front end takes
+/// about 1.5 s for a fully unrolled 64 x 16 register tile), so the entry points of one source
+/// (conv.wgsl's three primitives) share one parse where their constants agree.
 #[derive(Default)]
 pub struct PipelineCache {
     map: HashMap<KernelSpec, Arc<Kernel>>,
+    modules: HashMap<ModuleKey, wgpu::ShaderModule>,
 }
 
 impl PipelineCache {
@@ -151,32 +175,15 @@ impl PipelineCache {
         if let Some(k) = self.map.get(spec) {
             return k.clone();
         }
-        let body = source(spec.file);
-        let mut src = String::new();
-        // `enable` directives must precede every declaration, the spliced constants included.
-        for line in body.lines().filter(|l| l.starts_with("enable ")) {
-            src += line;
-            src += "\n";
-        }
-        for (k, v) in &spec.consts {
-            src += &format!("const {k}: u32 = {v}u;\n");
-        }
-        src += COMMON;
-        let mut rest = Vec::new();
-        include(body, &mut rest);
-        src += &unroll(&rest.join("\n"), &spec.consts);
+        let log = std::env::var_os("DCGAN_LOG_COMPILE").is_some();
         let label = spec.label();
-        let desc = wgpu::ShaderModuleDescriptor {
-            label: Some(&label),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        };
-        // SAFETY: our kernels clamp every index they compute from data-dependent values and
-        // are tested against CPU references at odd shapes; the host checks every binding's
-        // size against the shapes it passes. Without this, naga wraps each access, division
-        // and loop in run-time guards that cost llvmpipe several times the arithmetic.
-        let module = unsafe {
-            device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-        };
+        let t0 = std::time::Instant::now();
+        let module = self
+            .modules
+            .entry((spec.file, spec.consts.clone()))
+            .or_insert_with(|| create_module(device, spec, &label))
+            .clone();
+        let t1 = std::time::Instant::now();
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(&label),
             layout: None,
@@ -185,6 +192,15 @@ impl PipelineCache {
             compilation_options: Default::default(),
             cache: None,
         });
+        if log {
+            // DCGAN_LOG_COMPILE: where a process start's compile time goes (module: WGSL
+            // parsing and validation, 0 when shared; pipeline: the driver).
+            eprintln!(
+                "compile {label}: module {:.3} s, pipeline {:.3} s",
+                (t1 - t0).as_secs_f64(),
+                t1.elapsed().as_secs_f64()
+            );
+        }
         let layout = pipeline.get_bind_group_layout(0);
         let k = Arc::new(Kernel {
             spec: spec.clone(),
@@ -196,6 +212,34 @@ impl PipelineCache {
     }
 }
 
+/// The shader module of `spec`'s file with its constants spliced in and its includes and
+/// unrolled blocks expanded.
+fn create_module(device: &wgpu::Device, spec: &KernelSpec, label: &str) -> wgpu::ShaderModule {
+    let body = source(spec.file);
+    let mut src = String::new();
+    // `enable` directives must precede every declaration, the spliced constants included.
+    for line in body.lines().filter(|l| l.starts_with("enable ")) {
+        src += line;
+        src += "\n";
+    }
+    for (k, v) in &spec.consts {
+        src += &format!("const {k}: u32 = {v}u;\n");
+    }
+    src += COMMON;
+    let mut rest = Vec::new();
+    include(body, &mut rest);
+    src += &unroll(&rest.join("\n"), &spec.consts);
+    let desc = wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    };
+    // SAFETY: our kernels clamp every index they compute from data-dependent values and
+    // are tested against CPU references at odd shapes; the host checks every binding's
+    // size against the shapes it passes. Without this, naga wraps each access, division
+    // and loop in run-time guards that cost llvmpipe several times the arithmetic.
+    unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::unroll;
@@ -205,5 +249,20 @@ mod tests {
         let src = "a\n//#unroll i TM\nx{i}\n//#unroll j 2\ny{i}{j}\n//#end\n//#end\nb";
         let out = unroll(src, &[("TM", 2)]);
         assert_eq!(out, "a\nx0\ny00\ny01\nx1\ny10\ny11\nb\n");
+    }
+
+    #[test]
+    fn if_keeps_the_body_of_the_matching_value_only() {
+        let src =
+            "a\n//#if ACT 1\none\n//#unroll i 2\nu{i}\n//#end\n//#end\n//#if ACT 2\ntwo\n//#end\nb";
+        assert_eq!(unroll(src, &[("ACT", 1)]), "a\none\nu0\nu1\nb\n");
+        assert_eq!(unroll(src, &[("ACT", 2)]), "a\ntwo\nb\n");
+        assert_eq!(unroll(src, &[("ACT", 0)]), "a\nb\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "ACT is not a number or a spliced constant")]
+    fn if_on_a_constant_the_kernel_lacks_is_a_bug() {
+        unroll("//#if ACT 1\nx\n//#end", &[]);
     }
 }

@@ -95,6 +95,8 @@ struct Params {
     pad_l: u32,
     has_bias: u32,
     split: u32,
+    /// The forward epilogue's activation (`epilogue_code`), spliced into the kernel as the
+    /// constant ACT.
     act: u32,
     slope: f32,
     cs_n: u32,
@@ -196,11 +198,12 @@ impl Plan {
     fn spec(&self, entry: &'static str) -> crate::gpu::KernelSpec {
         match *self {
             Plan::Subgroup { sg, tm, tn, .. } => crate::gpu::KernelSpec::new("conv", entry)
+                .with("ACT", 0)
                 .with("SG", sg)
                 .with("TM", tm)
                 .with("TMS", tm / sg)
                 .with("TN", tn),
-            Plan::Portable(t) => t.spec("conv_portable", entry),
+            Plan::Portable(t) => t.spec("conv_portable", entry).with("ACT", 0),
         }
     }
 
@@ -230,6 +233,7 @@ impl Plan {
         let (s, kw) = (g.opts.stride as u32, g.kw as u32);
         let tx = kw.div_ceil(s);
         let spec = crate::gpu::KernelSpec::new("conv_rows", entry)
+            .with("ACT", 0)
             .with("SG", sg)
             .with("TM", tm)
             .with("TMS", tm / sg)
@@ -555,7 +559,7 @@ pub fn forward_with(
     }
     let (spec, grid) = match (path, rows) {
         (ForwardPath::SharedTiles, _) => (
-            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_forward"),
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_forward").with("ACT", 0),
             tiled_grid(gpu, g.cout, cols)?,
         ),
         (_, Some(rows)) => rows?,
@@ -586,7 +590,7 @@ fn dispatch_with_epilogue(
 ) -> Result<()> {
     let p = g.epilogue_params(bias, act)?;
     a.gpu().dispatch(
-        spec,
+        &spec.clone().with("ACT", p.act),
         bytemuck::bytes_of(&p),
         &[
             (1, a.bind()),
@@ -717,7 +721,7 @@ pub fn input_grad_with(
         .flatten();
     let (spec, mut grid) = match (path, rows) {
         (InputGradPath::SharedTiles, _) => (
-            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_input_grad"),
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_input_grad").with("ACT", 0),
             tiled_grid(gpu, g.cin, cols)?,
         ),
         (_, Some(rows)) => rows?,
@@ -785,7 +789,7 @@ fn input_grad_col2im(
     (p.cs_n, p.cs_t, p.cs_p) = (cs_n as u32, cs_t as u32, cs_p as u32);
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     gpu.dispatch(
-        &crate::gpu::KernelSpec::new("col2im", "col2im"),
+        &crate::gpu::KernelSpec::new("col2im", "col2im").with("ACT", p.act),
         bytemuck::bytes_of(&p),
         &[
             (1, col.bind()),
@@ -827,7 +831,7 @@ pub fn weight_grad_with(
     }
     let (spec, mut grid, split_batch) = if path == WeightGradPath::SharedTiles {
         (
-            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_weight_grad"),
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_weight_grad").with("ACT", 0),
             tiled_grid(gpu, g.cout, cols)?,
             true,
         )

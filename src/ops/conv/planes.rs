@@ -59,6 +59,7 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     let (fh, fw, ct) = tile(gpu, g)?;
     let grid = grid(gpu, g, sg, ct);
     let spec = KernelSpec::new("conv_planes", "conv2d_input_grad")
+        .with("ACT", 0)
         .with("SG", sg as u32)
         .with("CT", ct as u32)
         .with("S", g.opts.stride as u32)
