@@ -66,6 +66,13 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
             }
         }
     }
+    // Each pixel's offset and validity once, not at each of the TM x TN stores: the stores are
+    // unrolled, and their expressions dominate naga's parse time (quadratic in a function's
+    // expression count) at every process start.
+    //#unroll j TN
+    let ob{j} = n{j} * p.cout * ohw + pix{j} - n{j} * ohw;
+    let ok{j} = px0 + {j}u < npix;
+    //#end
     //#unroll s TMS
     //#unroll l SG
     {
@@ -73,10 +80,10 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         if (co < p.cout) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[co]; }
+            let bv0 = bv;
+            let coo = co * ohw;
             //#unroll j TN
-            if (px0 + {j}u < npix) {
-                out[(n{j} * p.cout + co) * ohw + pix{j} - n{j} * ohw] = epilogue(acc_{s}_{l}[{j}] + bv);
-            }
+            if (ok{j}) { out[ob{j} + coo] = epilogue(acc_{s}_{l}[{j}] + bv0); }
             //#end
         }
     }
@@ -149,6 +156,13 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         }
     }
     let hw = p.h * p.w;
+    // Each pixel's offset and validity once (see conv2d_forward).
+    //#unroll j TN
+    let iy{j} = qy{j} * s + ph_y;
+    let ix{j} = qx{j} * s + ph_x;
+    let ob{j} = n{j} * p.cin * hw + iy{j} * p.w + ix{j};
+    let ok{j} = px0 + {j}u < npix && iy{j} < p.h && ix{j} < p.w;
+    //#end
     //#unroll t TMS
     //#unroll l SG
     {
@@ -156,14 +170,10 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         if (ci < p.cin) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[ci]; }
+            let bv0 = bv;
+            let cio = ci * hw;
             //#unroll j TN
-            {
-                let iy = qy{j} * s + ph_y;
-                let ix = qx{j} * s + ph_x;
-                if (px0 + {j}u < npix && iy < p.h && ix < p.w) {
-                    out[(n{j} * p.cin + ci) * hw + iy * p.w + ix] = epilogue(acc_{t}_{l}[{j}] + bv);
-                }
-            }
+            if (ok{j}) { out[ob{j} + cio] = epilogue(acc_{t}_{l}[{j}] + bv0); }
             //#end
         }
     }
@@ -226,13 +236,17 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
         }
     }
     let zofs = wid.z * p.cout * ncol;
+    //#unroll j TN
+    let ok{j} = cb + {j}u < ncol;
+    //#end
     //#unroll t TMS
     //#unroll l SG
     {
         let co = co0 + {t}u * SG + {l}u;
         if (co < p.cout) {
+            let ob = zofs + co * ncol + cb;
             //#unroll j TN
-            if (cb + {j}u < ncol) { out[zofs + co * ncol + cb + {j}u] = acc_{t}_{l}[{j}]; }
+            if (ok{j}) { out[ob + {j}u] = acc_{t}_{l}[{j}]; }
             //#end
         }
     }

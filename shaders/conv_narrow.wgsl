@@ -70,10 +70,12 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             const phx = ({kx}u + S * KW - PAD_L) % S;
             const ry = (phy + PAD_T + S * KH - {ky}u) / S - TMIN_Y;
             const rx = (phx + PAD_L + S * KW - {kx}u) / S - TMIN_X;
+            const ab = phy * RX + phx;
+            const vb = ry * WX + rx;
             let wt = subgroupBroadcast(wv[t / SG], t % SG);
             //#unroll qy BY
             //#unroll qx BX
-            acc{ci}[(phy + S * {qy}u) * RX + phx + S * {qx}u] = fma(wt, v[(ry + {qy}u) * WX + rx + {qx}u], acc{ci}[(phy + S * {qy}u) * RX + phx + S * {qx}u]);
+            acc{ci}[ab + {(S * {qy} * RX + S * {qx})}] = fma(wt, v[vb + {({qy} * WX + {qx})}], acc{ci}[ab + {(S * {qy} * RX + S * {qx})}]);
             //#end
             //#end
         }
@@ -90,7 +92,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         let ob = (n * CIN + {ci}u) * hw + y0 * p.w + x0;
         //#unroll py RY
         //#unroll px RX
-        out[ob + {py}u * p.w + {px}u] = epilogue(acc{ci}[{py} * RX + {px}] + bv);
+        out[ob + {py}u * p.w + {px}u] = epilogue(acc{ci}[{({py} * RX + {px})}] + bv);
         //#end
         //#end
     }

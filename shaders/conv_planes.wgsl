@@ -49,11 +49,11 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         //#unroll ky KH
         //#unroll kx KW
         {
-            const t = ({c}u * KH + {ky}u) * KW + {kx}u;
-            let wt = subgroupBroadcast(wv[t / SG], t % SG);
+            // Tap t = (c * KH + ky) * KW + kx is entry t / SG of lane t % SG.
+            let wt = subgroupBroadcast(wv[{((({c} * KH + {ky}) * KW + {kx}) / SG)}], {((({c} * KH + {ky}) * KW + {kx}) % SG)});
             //#unroll oy OH
             //#unroll ox OW
-            acc{c}[({oy}u * S + {ky}u) * FW + {ox}u * S + {kx}u] = fma(wt, v[{oy}u * OW + {ox}u], acc{c}[({oy}u * S + {ky}u) * FW + {ox}u * S + {kx}u]);
+            acc{c}[{(({oy} * S + {ky}) * FW + {ox} * S + {kx})}] = fma(wt, v[{({oy} * OW + {ox})}], acc{c}[{(({oy} * S + {ky}) * FW + {ox} * S + {kx})}]);
             //#end
             //#end
         }
@@ -71,7 +71,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let ob = (n * p.cin + ci) * H * W;
             //#unroll y H
             //#unroll x W
-            out[ob + {y}u * W + {x}u] = epilogue(acc{c}[({y}u + PAD_T) * FW + {x}u + PAD_L] + bv);
+            out[ob + {({y} * W + {x})}] = epilogue(acc{c}[{(({y} + PAD_T) * FW + {x} + PAD_L)}] + bv);
             //#end
             //#end
         }

@@ -83,7 +83,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
                 let w{s}_{l} = subgroupBroadcast(av{s}[{kx}], {l}u);
                 //#unroll r BY
                 //#unroll c BX
-                acc_{s}_{l}[{r} * BX + {c}] = fma(w{s}_{l}, v{r}[{c} * S + {kx}], acc_{s}_{l}[{r} * BX + {c}]);
+                acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}, v{r}[{({c} * S + {kx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
                 //#end
                 //#end
                 //#end
@@ -104,7 +104,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
             let ob = (n * p.cout + co) * ohw + oy0 * p.ow + ox0;
             //#unroll r BY
             //#unroll c BX
-            out[ob + {r}u * p.ow + {c}u] = epilogue(acc_{s}_{l}[{r} * BX + {c}] + bv);
+            out[ob + {r}u * p.ow + {c}u] = epilogue(acc_{s}_{l}[{({r} * BX + {c})}] + bv);
             //#end
             //#end
         }
@@ -179,7 +179,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
                 let w{s}_{l} = subgroupBroadcast(av{s}[{tx}], {l}u);
                 //#unroll r BY
                 //#unroll c BX
-                acc_{s}_{l}[{r} * BX + {c}] = fma(w{s}_{l}, v{r}[{c} + TX - 1 - {tx}], acc_{s}_{l}[{r} * BX + {c}]);
+                acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}, v{r}[{({c} + TX - 1 - {tx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
                 //#end
                 //#end
                 //#end
@@ -200,7 +200,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let ob = (n * p.cin + ci) * hw + ph_y * p.w + ph_x;
             //#unroll r BY
             //#unroll c BX
-            out[ob + (qy0 + {r}u) * S * p.w + (qx0 + {c}u) * S] = epilogue(acc_{s}_{l}[{r} * BX + {c}] + bv);
+            out[ob + (qy0 + {r}u) * S * p.w + (qx0 + {c}u) * S] = epilogue(acc_{s}_{l}[{({r} * BX + {c})}] + bv);
             //#end
             //#end
         }

@@ -154,7 +154,97 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
     let lines: Vec<&str> = src.lines().collect();
     let mut out = Vec::new();
     expand(&lines, consts, &mut out);
+    let out: Vec<String> = out.iter().map(|l| fold_indices(l, consts)).collect();
     out.join("\n") + "\n"
+}
+
+/// Replaces each `{(EXPR)}` in `line` by its value as a WGSL `u32` literal: EXPR is integer
+/// arithmetic (`+ - * / %`, parentheses) on numbers and spliced constants, for the constant
+/// register indices of unrolled lines. naga would fold them too, but its constant evaluator
+/// made the whole-plane kernel (1,600 unrolled lines with two such indices each) take 1.5 s
+/// to parse at every process start.
+fn fold_indices(line: &str, consts: &[(&'static str, u32)]) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("{(") {
+        let len = rest[start..]
+            .find(")}")
+            .unwrap_or_else(|| panic!("unclosed {{( in kernel line: {line}"));
+        let expr = &rest[start + 2..start + len];
+        let toks = tokens(expr);
+        let mut pos = 0;
+        let v = sum(&toks, &mut pos, consts, expr);
+        assert!(
+            pos == toks.len() && v >= 0,
+            "bad index expression {{({expr})}}"
+        );
+        out += &rest[..start];
+        out += &format!("{v}u");
+        rest = &rest[start + len + 2..];
+    }
+    out + rest
+}
+
+/// Numbers, names and single-character operators of a `{(EXPR)}`.
+fn tokens(expr: &str) -> Vec<String> {
+    let mut toks: Vec<String> = Vec::new();
+    let mut word = false;
+    for c in expr.chars().filter(|c| !c.is_whitespace()) {
+        let w = c.is_ascii_alphanumeric() || c == '_';
+        match toks.last_mut() {
+            Some(t) if w && word => t.push(c),
+            _ => toks.push(c.to_string()),
+        }
+        word = w;
+    }
+    toks
+}
+
+/// A sum of products, from `toks[*pos]` on (recursive descent).
+fn sum(toks: &[String], pos: &mut usize, consts: &[(&'static str, u32)], expr: &str) -> i64 {
+    let mut v = product(toks, pos, consts, expr);
+    while let Some(op @ ("+" | "-")) = toks.get(*pos).map(|t| t.as_str()) {
+        *pos += 1;
+        let r = product(toks, pos, consts, expr);
+        v = if op == "+" { v + r } else { v - r };
+    }
+    v
+}
+
+fn product(toks: &[String], pos: &mut usize, consts: &[(&'static str, u32)], expr: &str) -> i64 {
+    let mut v = atom(toks, pos, consts, expr);
+    while let Some(op @ ("*" | "/" | "%")) = toks.get(*pos).map(|t| t.as_str()) {
+        *pos += 1;
+        let r = atom(toks, pos, consts, expr);
+        v = match op {
+            "*" => v * r,
+            "/" => v.div_euclid(r),
+            _ => v.rem_euclid(r),
+        };
+    }
+    v
+}
+
+fn atom(toks: &[String], pos: &mut usize, consts: &[(&'static str, u32)], expr: &str) -> i64 {
+    let t = toks
+        .get(*pos)
+        .unwrap_or_else(|| panic!("{{({expr})}} ends early"));
+    *pos += 1;
+    if t == "(" {
+        let v = sum(toks, pos, consts, expr);
+        assert_eq!(
+            toks.get(*pos).map(|t| t.as_str()),
+            Some(")"),
+            "unbalanced {{({expr})}}"
+        );
+        *pos += 1;
+        return v;
+    }
+    t.parse().unwrap_or_else(|_| {
+        let c = consts.iter().find(|(k, _)| k == t);
+        c.unwrap_or_else(|| panic!("{t} in {{({expr})}} is not a spliced constant"))
+            .1 as i64
+    })
 }
 
 /// A shader module's source: the file and the constants spliced into it.
@@ -212,9 +302,22 @@ impl PipelineCache {
     }
 }
 
-/// The shader module of `spec`'s file with its constants spliced in and its includes and
-/// unrolled blocks expanded.
+/// The shader module of `spec`'s file (`wgsl`).
 fn create_module(device: &wgpu::Device, spec: &KernelSpec, label: &str) -> wgpu::ShaderModule {
+    let desc = wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(wgsl(spec).into()),
+    };
+    // SAFETY: our kernels clamp every index they compute from data-dependent values and
+    // are tested against CPU references at odd shapes; the host checks every binding's
+    // size against the shapes it passes. Without this, naga wraps each access, division
+    // and loop in run-time guards that cost llvmpipe several times the arithmetic.
+    unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+}
+
+/// The WGSL source of `spec`'s file with its constants spliced in and its includes, `//#if`
+/// and `//#unroll` blocks expanded.
+pub fn wgsl(spec: &KernelSpec) -> String {
     let body = source(spec.file);
     let mut src = String::new();
     // `enable` directives must precede every declaration, the spliced constants included.
@@ -229,15 +332,7 @@ fn create_module(device: &wgpu::Device, spec: &KernelSpec, label: &str) -> wgpu:
     let mut rest = Vec::new();
     include(body, &mut rest);
     src += &unroll(&rest.join("\n"), &spec.consts);
-    let desc = wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    };
-    // SAFETY: our kernels clamp every index they compute from data-dependent values and
-    // are tested against CPU references at odd shapes; the host checks every binding's
-    // size against the shapes it passes. Without this, naga wraps each access, division
-    // and loop in run-time guards that cost llvmpipe several times the arithmetic.
-    unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+    src
 }
 
 #[cfg(test)]
@@ -258,6 +353,15 @@ mod tests {
         assert_eq!(unroll(src, &[("ACT", 1)]), "a\none\nu0\nu1\nb\n");
         assert_eq!(unroll(src, &[("ACT", 2)]), "a\ntwo\nb\n");
         assert_eq!(unroll(src, &[("ACT", 0)]), "a\nb\n");
+    }
+
+    #[test]
+    fn index_arithmetic_is_folded_to_literals() {
+        let src = "//#unroll y 2\nacc[{(({y} + 1) * FW + 3 % 2 - 1)}] = v[{({y})}];\n//#end";
+        assert_eq!(
+            unroll(src, &[("FW", 11)]),
+            "acc[11u] = v[0u];\nacc[22u] = v[1u];\n"
+        );
     }
 
     #[test]
