@@ -41,11 +41,31 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         //#end
         //#end
     }
+    // The stores with their bounds and bias resolved once per column and row, not inside
+    // each of the TM x TN unrolled stores: per-store branches made llvmpipe take seconds to
+    // compile this kernel at every process start. Adding the unused bias as 0.0 can turn a
+    // -0.0 result into +0.0, nothing else.
+    //#unroll j TN
+    let cn{j} = n0 + {j}u;
+    let ok{j} = cn{j} < p.n;
+    var bn{j} = 0.0;
+    if (p.bias_mode == 1u) { bn{j} = bias[min(cn{j}, p.n - 1u)]; }
+    let cb{j} = bn{j};
+    //#end
     //#unroll s TMS
     //#unroll l SG
-    //#unroll j TN
-    store(m0 + {s}u * SG + {l}u, n0 + {j}u, acc_{s}_{l}[{j}]);
-    //#end
+    {
+        let m = m0 + {s}u * SG + {l}u;
+        if (m < p.m) {
+            var bm = 0.0;
+            if (p.bias_mode == 2u) { bm = bias[m]; }
+            let rb = bm;
+            let row = m * p.n;
+            //#unroll j TN
+            if (ok{j}) { c[row + cn{j}] = acc_{s}_{l}[{j}] + cb{j} + rb; }
+            //#end
+        }
+    }
     //#end
     //#end
 }
