@@ -304,7 +304,7 @@ impl Gpu {
 
     /// Puts the forward-shaped conv primitives on the row-window kernels (`conv_rows.wgsl`)
     /// wherever their shapes allow, or back on the flat ones. The two give bit-identical
-    /// results; the row windows run faster on llvmpipe but compile for minutes there, so the
+    /// results; the row windows run faster on llvmpipe but compile longer there, so the
     /// trainer decides per run (`ops::conv::row_windows_pay_off`). `DCGAN_CONV_ROWS=1` starts
     /// with them on.
     pub fn set_row_windows(&self, on: bool) {

@@ -283,8 +283,10 @@ fn row_blocks(tn: u32, oh: usize, ow: usize) -> Option<(u32, u32)> {
 /// Whether a run that pushes `images` images through a training step (iterations x batch)
 /// should put the forward-shaped primitives on the row-window kernels (`Gpu::set_row_windows`).
 /// On llvmpipe they save 3.7 to 7.9 s of a batch-128 step (0.03-0.06 s an image) but compile
-/// about 95 s longer (BENCHMARKS.md, "Row windows"), so they pay off after some 1,600 to 3,200
-/// images; 4,096 leaves a margin for the machine's spread. On GPUs compiling is fast, but the row
+/// longer: 135 s where Mesa's shader cache does not hold them yet (a machine's first such run),
+/// 17-18 s after (BENCHMARKS.md, "Compile time at every start"), so they pay off after some
+/// 2,300 to 4,500 images on a cold cache and 300 to 600 on a warm one; 4,096 covers the first
+/// run. On GPUs compiling is fast, but the row
 /// windows are not measured there yet, so the flat kernels stay.
 pub fn row_windows_pay_off(gpu: &crate::gpu::Gpu, images: u64) -> bool {
     gpu.info().device_type == wgpu::DeviceType::Cpu

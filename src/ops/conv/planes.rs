@@ -8,10 +8,10 @@ use crate::gpu::{Gpu, KernelSpec};
 use crate::Result;
 
 /// Accumulators a lane may hold (CT x H x W), and dy values it loads per output channel.
-/// Where the run has chosen the row windows (a long run, which pays minutes of compiling for
-/// them anyway) the lane takes up to 512: 8 channels of G's first layer, 0.74 and 0.85 of the
-/// time of 4 on lavapipe, but its kernel compiles for about 4 s at every start where 4
-/// channels' kernel comes from Mesa's shader cache (BENCHMARKS.md).
+/// Where the run has chosen the row windows (a long run, which pays their longer compile
+/// anyway) the lane takes up to 512: 8 channels of G's first layer, 0.74 and 0.85 of the
+/// time of 4 on lavapipe, but its kernel takes longer to compile, and the tests and short runs
+/// start many processes (BENCHMARKS.md).
 const MAX_ACC: usize = 256;
 const MAX_ACC_LONG_RUN: usize = 512;
 const MAX_DY: usize = 64;
