@@ -94,7 +94,8 @@ fn include(body: &'static str, out: &mut Vec<&'static str>) {
 /// arrays in memory unless every index is a constant, which loops do not guarantee.
 /// `//#if NAME VALUE` ... `//#end` keeps its body only where the spliced constant NAME is
 /// VALUE: code the driver should never see (the epilogue's other activations, inlined at every
-/// store of a register tile, took llvmpipe seconds to compile and drop).
+/// store of a register tile, took llvmpipe seconds to compile and drop). Then every `{(EXPR)}`
+/// left is folded to a literal (`fold_indices`).
 pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
     fn count(tok: &str, consts: &[(&'static str, u32)]) -> usize {
         tok.parse()
@@ -189,10 +190,11 @@ fn fold_indices(line: &str, consts: &[(&'static str, u32)]) -> String {
 fn tokens(expr: &str) -> Vec<String> {
     let mut toks: Vec<String> = Vec::new();
     let mut word = false;
-    for c in expr.chars().filter(|c| !c.is_whitespace()) {
+    for c in expr.chars() {
         let w = c.is_ascii_alphanumeric() || c == '_';
         match toks.last_mut() {
             Some(t) if w && word => t.push(c),
+            _ if c.is_whitespace() => {}
             _ => toks.push(c.to_string()),
         }
         word = w;
@@ -357,7 +359,7 @@ mod tests {
 
     #[test]
     fn index_arithmetic_is_folded_to_literals() {
-        let src = "//#unroll y 2\nacc[{(({y} + 1) * FW + 3 % 2 - 1)}] = v[{({y})}];\n//#end";
+        let src = "//#unroll y 2\nacc[{(({y} + 1) * FW + 3 % 2 - 1)}] = v[{( {y} )}];\n//#end";
         assert_eq!(
             unroll(src, &[("FW", 11)]),
             "acc[11u] = v[0u];\nacc[22u] = v[1u];\n"
