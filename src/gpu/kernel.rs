@@ -319,7 +319,7 @@ fn create_module(device: &wgpu::Device, spec: &KernelSpec, label: &str) -> wgpu:
 
 /// The WGSL source of `spec`'s file with its constants spliced in and its includes, `//#if`
 /// and `//#unroll` blocks expanded.
-pub fn wgsl(spec: &KernelSpec) -> String {
+fn wgsl(spec: &KernelSpec) -> String {
     let body = source(spec.file);
     let mut src = String::new();
     // `enable` directives must precede every declaration, the spliced constants included.

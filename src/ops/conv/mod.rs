@@ -286,8 +286,8 @@ fn row_blocks(tn: u32, oh: usize, ow: usize) -> Option<(u32, u32)> {
 /// longer: 135 s where Mesa's shader cache does not hold them yet (a machine's first such run),
 /// 17-18 s after (BENCHMARKS.md, "Compile time at every start"), so they pay off after some
 /// 2,300 to 4,500 images on a cold cache and 300 to 600 on a warm one; 4,096 covers the first
-/// run. On GPUs compiling is fast, but the row
-/// windows are not measured there yet, so the flat kernels stay.
+/// run. On GPUs compiling is fast, but the row windows are not measured there yet, so the flat
+/// kernels stay.
 pub fn row_windows_pay_off(gpu: &crate::gpu::Gpu, images: u64) -> bool {
     gpu.info().device_type == wgpu::DeviceType::Cpu
         && gpu.subgroup_size().is_some()
@@ -573,7 +573,7 @@ pub fn forward_with(
         }
         _ => (plan.spec("conv2d_forward"), plan.grid(gpu, g.cout, cols)?),
     };
-    dispatch_with_epilogue(&spec, g, x, w, bias, act, &y, grid)?;
+    dispatch_with_epilogue(spec, g, x, w, bias, act, &y, grid)?;
     Ok(y)
 }
 
@@ -581,7 +581,7 @@ pub fn forward_with(
 /// with its epilogue: bias when given (b is bound in its place otherwise, unread), then `act`.
 #[allow(clippy::too_many_arguments)]
 fn dispatch_with_epilogue(
-    spec: &crate::gpu::KernelSpec,
+    spec: crate::gpu::KernelSpec,
     g: &Geometry,
     a: &Tensor,
     b: &Tensor,
@@ -592,7 +592,7 @@ fn dispatch_with_epilogue(
 ) -> Result<()> {
     let p = g.epilogue_params(bias, act)?;
     a.gpu().dispatch(
-        &spec.clone().with("ACT", p.act),
+        &spec.with("ACT", p.act),
         bytemuck::bytes_of(&p),
         &[
             (1, a.bind()),
@@ -711,7 +711,7 @@ pub fn input_grad_with(
     };
     if let Some(found) = own_kernel {
         let (spec, grid) = found??;
-        dispatch_with_epilogue(&spec, g, dy, w, bias, act, &dx, grid)?;
+        dispatch_with_epilogue(spec, g, dy, w, bias, act, &dx, grid)?;
         return Ok(dx);
     }
     let s = g.opts.stride;
@@ -736,7 +736,7 @@ pub fn input_grad_with(
         _ => (plan.spec("conv2d_input_grad"), plan.grid(gpu, g.cin, cols)?),
     };
     grid[2] = (s.min(g.h) * s.min(g.w)) as u32;
-    dispatch_with_epilogue(&spec, g, dy, w, bias, act, &dx, grid)?;
+    dispatch_with_epilogue(spec, g, dy, w, bias, act, &dx, grid)?;
     Ok(dx)
 }
 
