@@ -14,10 +14,12 @@ multiply-adds on lavapipe (see BENCHMARKS.md, "What limits lavapipe"):
   h8 TM TN        f16 storage, f32 accumulation (run with F16=1): A as f16 pairs along k
                   (u32, shared by subgroupBroadcast), B as 8 f16 columns a vec4<u32> load
 """
+import os
 import sys
 
 N = 1024
-WG = 8
+# Lanes a workgroup: the subgroup size (8 for llvmpipe at 256 bits, 16 at LP_NATIVE_VECTOR_WIDTH=512).
+WG = int(os.environ.get("WG", "8"))
 
 
 def header(a, b):
