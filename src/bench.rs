@@ -17,6 +17,8 @@ use crate::train::{normal, rng_for, Gan, TrainConfig};
 #[derive(Serialize, Debug)]
 pub struct Summary {
     pub adapter: String,
+    /// The host's CPU model and threads (`gpu::host_cpu`): what a CPU adapter runs on.
+    pub host_cpu: String,
     pub batch: usize,
     /// "row windows" or "flat": the kernels of the forward-shaped conv primitives.
     pub conv_kernels: String,
@@ -184,6 +186,7 @@ pub fn run(gpu: &Gpu, batch: usize, iterations: usize) -> Result<(Summary, Break
     Ok((
         Summary {
             adapter: gpu.describe(),
+            host_cpu: crate::gpu::host_cpu(),
             batch,
             conv_kernels: if crate::ops::conv::row_windows_active(gpu) {
                 "row windows"

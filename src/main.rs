@@ -431,6 +431,7 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
                 return Ok(());
             }
             println!("adapter:             {}", s.adapter);
+            println!("host cpu:            {}", s.host_cpu);
             println!("batch:               {}", s.batch);
             println!("conv kernels:        {}", s.conv_kernels);
             println!(
@@ -535,6 +536,7 @@ fn run(cli: Cli, given: &[String]) -> Result<(), RunError> {
             println!("backend:        {:?}", i.backend);
             println!("device type:    {:?}", i.device_type);
             println!("driver:         {} {}", i.driver, i.driver_info);
+            println!("host cpu:       {}", dcgan::gpu::host_cpu());
             println!(
                 "max storage binding: {} MiB",
                 l.max_storage_buffer_binding_size >> 20

@@ -22,6 +22,7 @@ fn info_prints_the_adapter_and_limits() {
         "backend:",
         "device type:",
         "driver:",
+        "host cpu:",
         "max storage binding:",
     ] {
         assert!(stdout.contains(key), "missing {key} in:\n{stdout}");
@@ -73,10 +74,12 @@ fn bench_reports_the_step_as_json_with_one_submit_and_no_new_bind_groups() {
         v[k].as_f64()
             .unwrap_or_else(|| panic!("{k} missing or not a number in {line}"))
     };
-    assert!(
-        !v["adapter"].as_str().unwrap_or_default().is_empty(),
-        "{line}"
-    );
+    for key in ["adapter", "host_cpu"] {
+        assert!(
+            !v[key].as_str().unwrap_or_default().is_empty(),
+            "{key}: {line}"
+        );
+    }
     assert_eq!(v["conv_kernels"], "flat", "{line}");
     assert_eq!(num("batch"), 2.0);
     let (min, med, max) = (

@@ -15,6 +15,25 @@ pub use pool::{Pool, Storage};
 
 use crate::error::{Error, Result};
 
+/// The host's CPU model and how many threads it offers this process: a CPU adapter such as
+/// lavapipe runs on them, so its figures mean little without them (two 2-core machines of this
+/// project measured 2x apart on the same code), and a GPU's step still records on them.
+pub fn host_cpu() -> String {
+    // Linux names the model in /proc/cpuinfo; elsewhere the architecture is what we know.
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {threads} threads")
+}
+
 /// Parameter blocks of all dispatches between two submits live in one uniform buffer.
 const UNIFORM_CAPACITY: u64 = 1 << 20;
 /// Longest we wait for the GPU before calling it hung (lavapipe has no watchdog);
