@@ -78,17 +78,19 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     Some(grid.map(|grid| (spec, grid)))
 }
 
-/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies with at least 2
-/// channels a lane (with one, a lane's loads feed too few multiply-adds to beat the other
-/// kernels) and its grid fits, on CPU adapters (a lane per image and 4 channels is 8,192 lanes
-/// for G's first layer at batch 128, too few for a GPU; GPUs keep col2im until the kernel is
-/// measured on one). No kernel spec is built here: this runs at every input-gradient dispatch.
+/// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies and its grid
+/// fits, on CPU adapters (a lane per image and 4 channels is 8,192 lanes for G's first layer at
+/// batch 128, too few for a GPU; GPUs keep col2im until the kernel is measured on one). One
+/// channel a lane (the 19 x 19 planes of the 16 x 16 layers, in runs on the row windows) was
+/// expected to feed too few multiply-adds per load, but took 0.65 to 0.71 of the row windows'
+/// time there on lavapipe (BENCHMARKS.md). No kernel spec is built here: this runs at every
+/// input-gradient dispatch.
 pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
     let Some(sg) = gpu.subgroup_size() else {
         return false;
     };
     gpu.info().device_type == wgpu::DeviceType::Cpu
-        && tile(gpu, g).is_some_and(|(_, _, ct)| ct >= 2 && grid(gpu, g, sg as usize, ct).is_ok())
+        && tile(gpu, g).is_some_and(|(_, _, ct)| grid(gpu, g, sg as usize, ct).is_ok())
 }
 
 /// The error for the planes path asked of a geometry it cannot serve.
