@@ -371,6 +371,7 @@ fn train(a: TrainArgs, given: &[String]) -> Result<(), RunError> {
         image_size: dcgan::model::IMAGE,
         resize_filter: dcgan::data::RESIZE_FILTER.to_string(),
         adapter: gpu.describe(),
+        host_cpu: dcgan::gpu::host_cpu(),
     };
     let given_now = dcgan::run::Given {
         length: a.iterations.is_some() || a.epochs.is_some(),

@@ -46,6 +46,10 @@ pub struct RunConfig {
     pub image_size: usize,
     pub resize_filter: String,
     pub adapter: String,
+    /// The host's CPU (`gpu::host_cpu`): a CPU adapter's speed, and the images/s in
+    /// metrics.jsonl, depend on it. Absent from runs made before it was recorded.
+    #[serde(default)]
+    pub host_cpu: String,
 }
 
 impl RunConfig {
@@ -213,6 +217,7 @@ pub fn train(
             epochs,
             eval_every,
             adapter: gpu.describe(),
+            host_cpu: crate::gpu::host_cpu(),
             ..saved
         };
     } else if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {

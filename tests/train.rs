@@ -100,6 +100,7 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
         "flip",
         "seed",
         "adapter",
+        "host_cpu",
         "resize_filter",
     ] {
         assert!(!cfg[key].is_null(), "config.json lacks {key}");
