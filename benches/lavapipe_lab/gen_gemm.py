@@ -11,6 +11,9 @@ multiply-adds on lavapipe (see BENCHMARKS.md, "What limits lavapipe"):
   tex TM TN       A (subgroupBroadcast) and B from r32float textures (run with TEX=1)
   tex4 TM TN      as tex, rgba32float texels, 4 columns a load (run with TEX=4)
   ssbo4 TM TN     as tex4 but array<vec4<f32>> storage buffers
+  sgu TM TN       sg with k unrolled KU times (env, default 4), each accumulator taking its KU
+                  multiply-adds in a row (aluu: the same with no loads), so that a spilled
+                  accumulator is loaded and stored once per KU multiply-adds, not once per one
   h8 TM TN        f16 storage, f32 accumulation (run with F16=1): A as f16 pairs along k
                   (u32, shared by subgroupBroadcast), B as 8 f16 columns a vec4<u32> load
 """
@@ -80,6 +83,50 @@ def scalar_kernel(kind, tm, tn):
             s += f"    let a{i} = a[(m0 + {i}u) * N + k];\n"
         for j in range(tn):
             s += f"    acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});\n"
+    s += "  }\n"
+    for i in range(tm):
+        for j in range(tn):
+            s += f"  c[(m0 + {i}u) * N + n0 + {j}u] = acc{i}_{j};\n"
+    return s + "}\n", (N // (WG * tn), N // tm)
+
+
+def unrolled_kernel(kind, tm, tn):
+    """sgu / aluu: KU steps of k a loop iteration, the multiply-adds ordered accumulator-major."""
+    ku = int(os.environ.get("KU", "4"))
+    s = header("ssbo", "ssbo")
+    s += f"  let m0 = wid.y * {tm}u;\n  let n0 = (wid.x * {WG}u + lid.x) * {tn}u;\n"
+    for i in range(tm):
+        for j in range(tn):
+            s += f"  var acc{i}_{j} = 0.0;\n"
+    if kind == "aluu":
+        for u in range(ku):
+            for j in range(tn):
+                s += f"  var b{u}_{j} = b[n0 + {u * tn + j}u];\n"
+            for q in range(tm // WG):
+                s += f"  let av{u}_{q} = a[(m0 + {q * WG}u + lid.x) * N + {u}u];\n"
+    s += f"  for (var k = 0u; k < N; k += {ku}u) {{\n"
+    for u in range(ku):
+        for j in range(tn):
+            if kind == "aluu":
+                s += f"    b{u}_{j} = b{u}_{j} * 0.999;\n"
+            else:
+                s += f"    let b{u}_{j} = b[(k + {u}u) * N + n0 + {j}u];\n"
+        if kind != "aluu":
+            for q in range(tm // WG):
+                s += f"    let av{u}_{q} = a[(m0 + {q * WG}u + lid.x) * N + k + {u}u];\n"
+    if os.environ.get("ORDER") == "k":  # k-major, as KU loop iterations would be
+        for u in range(ku):
+            for i in range(tm):
+                s += f"    let a{u}_{i} = subgroupBroadcast(av{u}_{i // WG}, {i % WG}u);\n"
+                for j in range(tn):
+                    s += f"    acc{i}_{j} = fma(a{u}_{i}, b{u}_{j}, acc{i}_{j});\n"
+    else:
+        for i in range(tm):
+            for u in range(ku):
+                s += f"    let a{u}_{i} = subgroupBroadcast(av{u}_{i // WG}, {i % WG}u);\n"
+            for j in range(tn):
+                for u in range(ku):
+                    s += f"    acc{i}_{j} = fma(a{u}_{i}, b{u}_{j}, acc{i}_{j});\n"
     s += "  }\n"
     for i in range(tm):
         for j in range(tn):
@@ -159,11 +206,13 @@ def main():
     kind, tm, tn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     if kind in ("tex4", "ssbo4"):
         src, grid = vec4_kernel(kind, tm, tn)
+    elif kind in ("sgu", "aluu"):
+        src, grid = unrolled_kernel(kind, tm, tn)
     elif kind == "h8":
         src, grid = f16_kernel(tm, tn)
     else:
         src, grid = scalar_kernel(kind, tm, tn)
-    name = f"{kind}_{tm}x{tn}.wgsl"
+    name = f"{kind}_{tm}x{tn}.wgsl" if kind not in ("sgu", "aluu") else f"{kind}{os.environ.get('KU', '4')}{os.environ.get('ORDER', '')}_{tm}x{tn}.wgsl"
     with open(name, "w") as f:
         f.write(src)
     print(name, grid[0], grid[1])
