@@ -8,7 +8,8 @@
 // storage-buffer load is a loop over the lanes with bounds checks, so loads, not
 // multiply-adds, set the speed there (BENCHMARKS.md "What limits lavapipe").
 // Compile-time: SG lanes, TM rows (TMS = TM / SG a lane), BX, BY (TN = BX * BY), stride S,
-// kernel width KW, and for input_grad TX = ceil(KW / S) taps a phase can have in x.
+// kernel width KW, and for input_grad TX = ceil(KW / S) taps a phase can have in x (TX1 =
+// TX - 1).
 // FSPAN = (BX - 1) * S + KW (forward) and DSPAN = BX + TX - 1 (input_grad) input values a
 // block row (both spliced in, since the module holds both entry points).
 // The host picks this file only when BX divides the output width and BY its height (for
@@ -76,19 +77,21 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
                 //#end
             }
             //#end
+            // Accumulator-major: each accumulator takes its KW taps in a row, so that llvmpipe,
+            // which keeps the tile in stack slots, loads and stores it once per KW multiply-adds.
+            //#unroll s TMS
+            //#unroll l SG
             //#unroll kx KW
-            {
-                //#unroll s TMS
-                //#unroll l SG
-                let w{s}_{l} = subgroupBroadcast(av{s}[{kx}], {l}u);
-                //#unroll r BY
-                //#unroll c BX
-                acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}, v{r}[{({c} * S + {kx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
-                //#end
-                //#end
-                //#end
-                //#end
-            }
+            let w{s}_{l}_{kx} = subgroupBroadcast(av{s}[{kx}], {l}u);
+            //#end
+            //#unroll r BY
+            //#unroll c BX
+            //#unroll kx KW
+            acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{kx}, v{r}[{({c} * S + {kx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+            //#end
+            //#end
+            //#end
+            //#end
             //#end
         }
     }
@@ -138,8 +141,8 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     //#unroll t DSPAN
     let xin{t} = xbase + {t}i >= 0 && xbase + {t}i < i32(p.ow);
     //#end
+    let tap_last = kx0 + (TX - 1u) * S < KW;
     //#unroll tx TX
-    let tap{tx} = kx0 + {tx}u * S < KW;
     let kxt{tx} = min(kx0 + {tx}u * S, KW - 1u);
     //#end
     let ci0 = wid.y * TM;
@@ -172,20 +175,35 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
                 //#end
             }
             //#end
-            //#unroll tx TX
-            if (tap{tx}) {
+            // Accumulator-major, as in the forward: taps 0 .. TX - 2 are valid in every phase
+            // (kx0 + tx * S < KW for tx < TX - 1), so each accumulator takes them in a row; the
+            // last tap, absent from some phases, follows in a second sweep.
+            //#unroll s TMS
+            //#unroll l SG
+            //#unroll tx TX1
+            let w{s}_{l}_{tx} = subgroupBroadcast(av{s}[{tx}], {l}u);
+            //#end
+            //#unroll r BY
+            //#unroll c BX
+            //#unroll tx TX1
+            acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{tx}, v{r}[{({c} + TX - 1 - {tx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+            //#end
+            //#end
+            //#end
+            //#end
+            //#end
+            if (tap_last) {
                 //#unroll s TMS
                 //#unroll l SG
-                let w{s}_{l} = subgroupBroadcast(av{s}[{tx}], {l}u);
+                let w{s}_{l} = subgroupBroadcast(av{s}[TX - 1], {l}u);
                 //#unroll r BY
                 //#unroll c BX
-                acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}, v{r}[{({c} + TX - 1 - {tx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+                acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}, v{r}[{({c})}], acc_{s}_{l}[{({r} * BX + {c})}]);
                 //#end
                 //#end
                 //#end
                 //#end
             }
-            //#end
         }
     }
     if (blk_raw >= nblk) { return; }
