@@ -212,23 +212,38 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
         let xn = i32(n * p.cin * hw);
         for (var oy = 0u; oy < p.oh; oy++) {
             let iyb = i32(oy * p.stride);
-            for (var ox = 0u; ox < p.ow; ox++) {
-                let o = dyn_ + oy * p.ow + ox;
-                let ixb = i32(ox * p.stride);
+            //#unroll j TN
+            let y{j} = iyb + dky{j};
+            let yin{j} = y{j} >= 0 && y{j} < i32(p.h);
+            let xrow{j} = xn + xo{j} + y{j} * i32(p.w);
+            //#end
+            // KU output columns a step, each accumulator taking its KU multiply-adds in a row
+            // (as gemm.wgsl: on llvmpipe the tile lives in stack slots). Columns past the row's
+            // end load a clamped index and count 0; the sums keep their order.
+            for (var ox = 0u; ox < p.ow; ox += KU) {
+                //#unroll u KU
+                let live{u} = ox + {u}u < p.ow;
+                let oxu{u} = min(ox + {u}u, p.ow - 1u);
+                let o{u} = dyn_ + oy * p.ow + oxu{u};
+                let ixb{u} = i32(oxu{u} * p.stride);
                 //#unroll t TMS
-                let av{t} = a[o + dyo{t}];
+                let av{t}_{u} = select(0.0, a[o{u} + dyo{t}], live{u});
                 //#end
                 //#unroll j TN
-                let y{j} = iyb + dky{j};
-                let x{j} = ixb + dkx{j};
-                let in{j} = y{j} >= 0 && y{j} < i32(p.h) && x{j} >= 0 && x{j} < i32(p.w);
-                let v{j} = select(0.0, b[select(0, xn + xo{j} + y{j} * i32(p.w) + x{j}, in{j})], in{j});
+                let x{j}_{u} = ixb{u} + dkx{j};
+                let in{j}_{u} = live{u} && yin{j} && x{j}_{u} >= 0 && x{j}_{u} < i32(p.w);
+                let v{j}_{u} = select(0.0, b[select(0, xrow{j} + x{j}_{u}, in{j}_{u})], in{j}_{u});
+                //#end
                 //#end
                 //#unroll t TMS
                 //#unroll l SG
-                let r{t}_{l} = subgroupBroadcast(av{t}, {l}u);
+                //#unroll u KU
+                let r{t}_{l}_{u} = subgroupBroadcast(av{t}_{u}, {l}u);
+                //#end
                 //#unroll j TN
-                acc_{t}_{l}[{j}] = fma(r{t}_{l}, v{j}, acc_{t}_{l}[{j}]);
+                //#unroll u KU
+                acc_{t}_{l}[{j}] = fma(r{t}_{l}_{u}, v{j}_{u}, acc_{t}_{l}[{j}]);
+                //#end
                 //#end
                 //#end
                 //#end

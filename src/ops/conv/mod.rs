@@ -138,6 +138,8 @@ enum Plan {
         tm: u32,
         tn: u32,
         tn_rows: u32,
+        /// Reduction steps a loop iteration in the flat weight gradient (`gemm::k_unroll`).
+        ku: u32,
     },
     /// `conv_portable.wgsl`, for adapters without subgroups.
     Portable(KernelTiles),
@@ -163,6 +165,7 @@ impl Plan {
                     tm,
                     tn,
                     tn_rows,
+                    ku: crate::ops::gemm::k_unroll(gpu),
                 }
             }
             None => Plan::Portable(tile_plan(gpu, rows)),
@@ -181,6 +184,7 @@ impl Plan {
                 tm,
                 tn,
                 tn_rows,
+                ku,
             } => {
                 let lanes = cols.div_ceil((sg * tn) as usize) * sg as usize;
                 let tn = (cols.div_ceil(lanes.max(1)) as u32).clamp(1, tn);
@@ -189,6 +193,7 @@ impl Plan {
                     tm,
                     tn,
                     tn_rows,
+                    ku,
                 }
             }
             portable => portable,
@@ -197,12 +202,13 @@ impl Plan {
 
     fn spec(&self, entry: &'static str) -> crate::gpu::KernelSpec {
         match *self {
-            Plan::Subgroup { sg, tm, tn, .. } => crate::gpu::KernelSpec::new("conv", entry)
+            Plan::Subgroup { sg, tm, tn, ku, .. } => crate::gpu::KernelSpec::new("conv", entry)
                 .with("ACT", 0)
                 .with("SG", sg)
                 .with("TM", tm)
                 .with("TMS", tm / sg)
-                .with("TN", tn),
+                .with("TN", tn)
+                .with("KU", ku),
             Plan::Portable(t) => t.spec("conv_portable", entry).with("ACT", 0),
         }
     }
@@ -219,7 +225,11 @@ impl Plan {
         g: &Geometry,
     ) -> Option<Result<(crate::gpu::KernelSpec, [u32; 3])>> {
         let Plan::Subgroup {
-            sg, tm, tn_rows, ..
+            sg,
+            tm,
+            tn_rows,
+            ku,
+            ..
         } = *self
         else {
             return None;
@@ -252,6 +262,7 @@ impl Plan {
             tm,
             tn,
             tn_rows: tn,
+            ku,
         };
         Some(
             flat.grid(gpu, rows, g.batch * oh * ow)
