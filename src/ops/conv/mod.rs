@@ -253,7 +253,6 @@ impl Plan {
             .with("S", s)
             .with("KW", kw)
             .with("TX", tx)
-            .with("TX1", tx - 1)
             .with("FSPAN", (bx - 1) * s + kw)
             .with("DSPAN", bx + tx - 1);
         // One lane a block: the flat kernel's grid with TN pixels a lane.
