@@ -4,7 +4,7 @@ and prints the file name and its workgroup grid. Each variant isolates one way o
 multiply-adds on lavapipe (see BENCHMARKS.md, "What limits lavapipe"):
 
   ssbo TM TN      A and B from storage buffers, TM x TN outputs per invocation, 8 lanes
-  sg TM TN        A shared across the subgroup by subgroupBroadcast (the engine's kernel)
+  sg TM TN        A shared across the subgroup by subgroupBroadcast (the engine's until session 10)
   alu TM TN       no loads in the loop: the arithmetic ceiling of the register tile
   ubo TM TN       A and B from uniform buffers (64 KiB windows: K indexes wrap at 16)
   ubo_a TM TN     A from a uniform buffer, B from a storage buffer
@@ -13,7 +13,8 @@ multiply-adds on lavapipe (see BENCHMARKS.md, "What limits lavapipe"):
   ssbo4 TM TN     as tex4 but array<vec4<f32>> storage buffers
   sgu TM TN       sg with k unrolled KU times (env, default 4), each accumulator taking its KU
                   multiply-adds in a row (aluu: the same with no loads), so that a spilled
-                  accumulator is loaded and stored once per KU multiply-adds, not once per one
+                  accumulator is loaded and stored once per KU multiply-adds, not once per one;
+                  ORDER=k keeps the KU steps but in k-major order (the engine's GEMM: sgu, KU=4)
   h8 TM TN        f16 storage, f32 accumulation (run with F16=1): A as f16 pairs along k
                   (u32, shared by subgroupBroadcast), B as 8 f16 columns a vec4<u32> load
 """

@@ -31,4 +31,8 @@ run "" sg 64 16
 run F16=1 h8 32 16
 run F16=1 h8 64 16
 run F16=1 h8 128 16
+run KU=1 sgu 64 16
+run KU=4 sgu 64 16
+run "KU=4 ORDER=k" sgu 64 16
+run KU=8 sgu 64 16
 rm -rf "$work"
