@@ -219,7 +219,8 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
             //#end
             // KU output columns a step, each accumulator taking its KU multiply-adds in a row
             // (as gemm.wgsl: on llvmpipe the tile lives in stack slots). Columns past the row's
-            // end load a clamped index and count 0; the sums keep their order.
+            // end load a clamped index and count 0; the sums keep their order. KU is 1 unless
+            // DCGAN_WGRAD_KU sets it (Gpu::weight_grad_unroll).
             for (var ox = 0u; ox < p.ow; ox += KU) {
                 //#unroll u KU
                 let live{u} = ox + {u}u < p.ow;

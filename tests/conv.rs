@@ -765,6 +765,71 @@ fn weight_gradient_paths_agree_with_the_reference() {
     }
 }
 
+/// The subgroup weight gradient with several output columns a loop iteration
+/// (`Gpu::weight_grad_unroll`): the same sums in the same order, so bit for bit the one-column
+/// kernel's, including rows whose width is no multiple of the step (the masked tail).
+#[test]
+fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
+    use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
+    let gpu = gpu();
+    assert!(
+        gpu.subgroup_size().is_some(),
+        "the unrolled weight gradient is a subgroup kernel, which {} does not offer",
+        gpu.info().name
+    );
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 3] = [
+        // output 5 x 4, k5 s2 "same"
+        (
+            [3, 3, 10, 8],
+            [7, 3, 5, 5],
+            Conv2dOptions::same(10, 8, 5, 2),
+        ),
+        // output 10 x 10 (rows of 10: tails of 2 at 4 and 8, of 1 at 3)
+        (
+            [2, 6, 9, 11],
+            [70, 6, 3, 4],
+            Conv2dOptions::new(1, [1, 0, 2, 1]),
+        ),
+        // stride 3, output rows of 3
+        (
+            [2, 4, 11, 9],
+            [3, 4, 4, 3],
+            Conv2dOptions::new(3, [2, 1, 0, 2]),
+        ),
+    ];
+    for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let mut rng = Rng::new(190 + i as u64);
+        let x = rng.vec(xs.iter().product());
+        let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
+        let w0 = vec![0.0; ws.iter().product()];
+        let want = conv_reference(&g, &to64(&x), &to64(&w0), &to64(&dy))[2].clone();
+        let run = |ku: u32| {
+            gpu.set_weight_grad_unroll(ku);
+            weight_grad_with(
+                &tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]),
+                &tensor(&gpu, &x, &xs),
+                &g,
+                WeightGradPath::Registers,
+            )
+            .unwrap()
+            .to_vec()
+            .unwrap()
+        };
+        let one = run(1);
+        assert_close(&format!("case {i}, KU 1"), &one, &want, ATOL, RTOL);
+        for ku in [2, 3, 4, 8] {
+            let got = run(ku);
+            let same = got
+                .iter()
+                .zip(&one)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "case {i}: KU {ku} differs from KU 1");
+        }
+        gpu.set_weight_grad_unroll(1);
+    }
+}
+
 /// The row-window kernels (each lane's pixels a block of one image, taps sharing loaded
 /// inputs) against the f64 definition and bit for bit against the flat register kernels,
 /// which add the same products in the same order: blocks of one row and of several rows,

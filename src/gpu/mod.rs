@@ -125,6 +125,7 @@ struct Inner {
     profile: Mutex<BTreeMap<String, (u64, f64)>>,
     use_subgroups: std::sync::atomic::AtomicBool,
     row_windows: std::sync::atomic::AtomicBool,
+    weight_grad_unroll: std::sync::atomic::AtomicU32,
     poison_uninit: std::sync::atomic::AtomicBool,
     /// The first error the device reported on its own (loss, out of memory, validation),
     /// surfaced by the next `sync` or read instead of the default handler's panic.
@@ -275,6 +276,13 @@ impl Gpu {
                 std::env::var_os("DCGAN_PORTABLE").is_none(),
             ),
             row_windows: std::sync::atomic::AtomicBool::new(row_windows_env() == Some(true)),
+            weight_grad_unroll: std::sync::atomic::AtomicU32::new(
+                std::env::var("DCGAN_WGRAD_KU")
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .filter(|&v| (1..=16).contains(&v))
+                    .unwrap_or(1),
+            ),
             poison_uninit: std::sync::atomic::AtomicBool::new(
                 std::env::var_os("DCGAN_POISON_UNINIT").is_some(),
             ),
@@ -335,6 +343,24 @@ impl Gpu {
     pub fn row_windows(&self) -> bool {
         self.0
             .row_windows
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Output columns a loop iteration of the subgroup weight-gradient kernel, each
+    /// accumulator taking them in a row; the sums keep their order, so every setting gives the
+    /// same result bit for bit. 1 unless `DCGAN_WGRAD_KU` (1 to 16) says otherwise: 4 measured
+    /// 0.88 and 0.97 of the time in criterion but no gain inside the step, and its four copies
+    /// of the loop body doubled conv.wgsl's parse at every process start (BENCHMARKS.md
+    /// "Accumulator-major order").
+    pub fn set_weight_grad_unroll(&self, ku: u32) {
+        self.0
+            .weight_grad_unroll
+            .store(ku.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn weight_grad_unroll(&self) -> u32 {
+        self.0
+            .weight_grad_unroll
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 

@@ -138,7 +138,7 @@ enum Plan {
         tm: u32,
         tn: u32,
         tn_rows: u32,
-        /// Reduction steps a loop iteration in the flat weight gradient (`gemm::k_unroll`).
+        /// Output columns a loop iteration in the weight gradient (`Gpu::weight_grad_unroll`).
         ku: u32,
     },
     /// `conv_portable.wgsl`, for adapters without subgroups.
@@ -165,7 +165,7 @@ impl Plan {
                     tm,
                     tn,
                     tn_rows,
-                    ku: crate::ops::gemm::k_unroll(gpu),
+                    ku: gpu.weight_grad_unroll(),
                 }
             }
             None => Plan::Portable(tile_plan(gpu, rows)),
