@@ -4,8 +4,8 @@
 // rows l, l + SG, ...) and handed to every lane by subgroupBroadcast. On llvmpipe, where each
 // load costs a per-lane loop, this cuts A's loads SG-fold; on GPUs it is a register broadcast.
 // Bindings: 0 params, 1 a, 2 b, 3 bias (read; ignored when bias_mode = 0), 4 c (read_write).
-// Constants: SG (subgroup size), TM (multiple of SG), TMS = TM / SG, TN, KU (steps of k a
-// loop iteration).
+// Constants: SG (subgroup size), TM (multiple of SG), TMS = TM / SG, TN (multiple of 4),
+// TN4 = TN / 4, KU (steps of k a loop iteration).
 // Grid: x = ceil(N / (SG * TN)), y = ceil(M / TM).
 
 //#include matmul_common
@@ -17,12 +17,17 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     //#unroll s TMS
     let arow{s} = a_row(min(m0 + {s}u * SG + lid.x, p.m - 1u));
     //#end
-    //#unroll j TN
-    let col{j} = b_col(min(n0 + {j}u, p.n - 1u));
+    //#unroll q TN4
+    //#unroll e 4
+    let col{q}_{e} = b_col(min(n0 + {q}u * 4u + {e}u, p.n - 1u));
     //#end
+    //#end
+    // Four columns an accumulator vector: the same multiply-adds (llvmpipe splits vectors into
+    // lanes anyway) in a quarter of the expressions, which naga parses at every process start
+    // in time that grows faster than their count.
     //#unroll s TMS
     //#unroll l SG
-    var acc_{s}_{l} = array<f32, TN>();
+    var acc_{s}_{l} = array<vec4<f32>, TN4>();
     //#end
     //#end
     // KU steps of k an iteration, each accumulator taking its KU multiply-adds in a row: on
@@ -37,18 +42,18 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         let av{s}_{u} = select(0.0, a[arow{s} + kc{u} * p.sa_k], in{u});
         //#end
         let kb{u} = kc{u} * p.sb_k;
-        //#unroll j TN
-        let b{j}_{u} = select(0.0, b[col{j} + kb{u}], in{u});
+        //#unroll q TN4
+        let b{q}_{u} = select(vec4<f32>(), vec4<f32>(b[col{q}_0 + kb{u}], b[col{q}_1 + kb{u}], b[col{q}_2 + kb{u}], b[col{q}_3 + kb{u}]), in{u});
         //#end
         //#end
         //#unroll s TMS
         //#unroll l SG
         //#unroll u KU
-        let a{s}_{l}_{u} = subgroupBroadcast(av{s}_{u}, {l}u);
+        let a{s}_{l}_{u} = vec4<f32>(subgroupBroadcast(av{s}_{u}, {l}u));
         //#end
-        //#unroll j TN
+        //#unroll q TN4
         //#unroll u KU
-        acc_{s}_{l}[{j}] = fma(a{s}_{l}_{u}, b{j}_{u}, acc_{s}_{l}[{j}]);
+        acc_{s}_{l}[{q}] = fma(a{s}_{l}_{u}, b{q}_{u}, acc_{s}_{l}[{q}]);
         //#end
         //#end
         //#end
@@ -75,7 +80,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let rb = bm;
             let row = m * p.n;
             //#unroll j TN
-            if (ok{j}) { c[row + cn{j}] = acc_{s}_{l}[{j}] + cb{j} + rb; }
+            if (ok{j}) { c[row + cn{j}] = acc_{s}_{l}[{({j} / 4)}][{({j} % 4)}] + cb{j} + rb; }
             //#end
         }
     }

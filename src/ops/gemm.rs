@@ -38,7 +38,8 @@ fn plan(gpu: &Gpu, sg: u32) -> (u32, u32) {
     } else {
         (sg, 4)
     });
-    (tm.div_ceil(sg) * sg, tn)
+    // The kernel holds 4 columns an accumulator vector.
+    (tm.div_ceil(sg) * sg, tn.next_multiple_of(4))
 }
 
 /// Steps of k a loop iteration. `DCGAN_GEMM_KU=N` overrides for tuning runs.
@@ -83,6 +84,7 @@ pub fn try_gemm(
         .with("TM", tm)
         .with("TMS", tm / sg)
         .with("TN", tn)
+        .with("TN4", tn / 4)
         .with("KU", k_unroll(gpu));
     let grid = super::grid_2d(
         gpu,
