@@ -711,14 +711,10 @@ fn conv_forward_on_shared_memory_tiles_matches_reference() {
     }
 }
 
-/// The weight gradient on the register kernels and on the shared-memory tiles (which split
-/// the batch into partial sums as well), against the f64 definition: rows (cout) and columns
-/// (cin x taps) over one 64 x 64 tile, depths (images x output pixels) no multiple of 16.
-#[test]
-fn weight_gradient_paths_agree_with_the_reference() {
-    use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
-    let gpu = gpu();
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 4] = [
+/// (x, w, options) of the weight-gradient tests: outputs 5 x 4 (k5 s2 "same"), 10 x 9 with
+/// uneven padding and 70 output channels, rows of 3 at stride 3, and 1 x 1.
+fn weight_grad_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 4] {
+    [
         (
             [3, 3, 10, 8],
             [7, 3, 5, 5],
@@ -735,7 +731,17 @@ fn weight_gradient_paths_agree_with_the_reference() {
             Conv2dOptions::new(3, [2, 1, 0, 2]),
         ),
         ([3, 5, 4, 4], [2, 5, 4, 4], Conv2dOptions::valid(1)),
-    ];
+    ]
+}
+
+/// The weight gradient on the register kernels and on the shared-memory tiles (which split
+/// the batch into partial sums as well), against the f64 definition: rows (cout) and columns
+/// (cin x taps) over one 64 x 64 tile, depths (images x output pixels) no multiple of 16.
+#[test]
+fn weight_gradient_paths_agree_with_the_reference() {
+    use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
+    let gpu = gpu();
+    let cases = weight_grad_cases();
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.push(true);
@@ -767,7 +773,8 @@ fn weight_gradient_paths_agree_with_the_reference() {
 
 /// The subgroup weight gradient with several output columns a loop iteration
 /// (`Gpu::weight_grad_unroll`): the same sums in the same order, so bit for bit the one-column
-/// kernel's, including rows whose width is no multiple of the step (the masked tail).
+/// kernel's, including rows whose width is no multiple of the step (the masked tail) and rows
+/// of one pixel.
 #[test]
 fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
     use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
@@ -777,26 +784,7 @@ fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
         "the unrolled weight gradient is a subgroup kernel, which {} does not offer",
         gpu.info().name
     );
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 3] = [
-        // output 5 x 4, k5 s2 "same"
-        (
-            [3, 3, 10, 8],
-            [7, 3, 5, 5],
-            Conv2dOptions::same(10, 8, 5, 2),
-        ),
-        // output 10 x 10 (rows of 10: tails of 2 at 4 and 8, of 1 at 3)
-        (
-            [2, 6, 9, 11],
-            [70, 6, 3, 4],
-            Conv2dOptions::new(1, [1, 0, 2, 1]),
-        ),
-        // stride 3, output rows of 3
-        (
-            [2, 4, 11, 9],
-            [3, 4, 4, 3],
-            Conv2dOptions::new(3, [2, 1, 0, 2]),
-        ),
-    ];
+    let cases = weight_grad_cases();
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
         let mut rng = Rng::new(190 + i as u64);

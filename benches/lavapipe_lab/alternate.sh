@@ -5,13 +5,7 @@
 # VAR=value pairs joined by ':' (or - for none), e.g.
 #   bash benches/lavapipe_lab/alternate.sh 5 "KU=1 sgu 64 16" "KU=4 sgu 64 16" "KU=4:ORDER=k sgu 64 16"
 # Prints, per round, each variant's best of gemm_lab's 3 timed runs in GFLOP/s.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-cd "$here/../.."
-cargo build --release --example gemm_lab -q
-lab=$PWD/target/release/examples/gemm_lab
-work=$(mktemp -d)
-cd "$work"
+source "$(dirname "$0")/lab_env.sh"
 rounds=$1
 shift
 files=()

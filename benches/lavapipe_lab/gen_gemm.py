@@ -42,6 +42,15 @@ def header(a, b):
     return s
 
 
+def store_tile(tm, tn):
+    """Closes the k loop and stores the scalar accumulators acc{i}_{j}."""
+    s = "  }\n"
+    for i in range(tm):
+        for j in range(tn):
+            s += f"  c[(m0 + {i}u) * N + n0 + {j}u] = acc{i}_{j};\n"
+    return s + "}\n"
+
+
 def scalar_kernel(kind, tm, tn):
     """Every variant with one f32 per load; lane l owns columns n0 .. n0 + tn."""
     mode_a = {"ssbo": "ssbo", "sg": "ssbo", "alu": "ssbo", "ubo": "ubo", "ubo_a": "ubo", "tex": "tex"}[kind]
@@ -84,11 +93,7 @@ def scalar_kernel(kind, tm, tn):
             s += f"    let a{i} = a[(m0 + {i}u) * N + k];\n"
         for j in range(tn):
             s += f"    acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});\n"
-    s += "  }\n"
-    for i in range(tm):
-        for j in range(tn):
-            s += f"  c[(m0 + {i}u) * N + n0 + {j}u] = acc{i}_{j};\n"
-    return s + "}\n", (N // (WG * tn), N // tm)
+    return s + store_tile(tm, tn), (N // (WG * tn), N // tm)
 
 
 def unrolled_kernel(kind, tm, tn):
@@ -128,11 +133,7 @@ def unrolled_kernel(kind, tm, tn):
             for j in range(tn):
                 for u in range(ku):
                     s += f"    acc{i}_{j} = fma(a{u}_{i}, b{u}_{j}, acc{i}_{j});\n"
-    s += "  }\n"
-    for i in range(tm):
-        for j in range(tn):
-            s += f"  c[(m0 + {i}u) * N + n0 + {j}u] = acc{i}_{j};\n"
-    return s + "}\n", (N // (WG * tn), N // tm)
+    return s + store_tile(tm, tn), (N // (WG * tn), N // tm)
 
 
 def vec4_kernel(kind, tm, tn):

@@ -2,13 +2,7 @@
 # Runs the kernel-lab table of BENCHMARKS.md ("What limits lavapipe"): each 1024^3 SGEMM
 # variant of gen_gemm.py, timed by examples/gemm_lab.rs on the Vulkan adapter. Run it alone:
 # another lavapipe process on the same cores slows both far more than twofold.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-cd "$here/../.."
-cargo build --release --example gemm_lab -q
-lab=$PWD/target/release/examples/gemm_lab
-work=$(mktemp -d)
-cd "$work"
+source "$(dirname "$0")/lab_env.sh"
 run() { # ENV KIND TM TN
   local env=$1; shift
   read -r file gx gy < <(python3 "$here/gen_gemm.py" "$@")
