@@ -711,6 +711,21 @@ fn conv_forward_on_shared_memory_tiles_matches_reference() {
     }
 }
 
+/// Fails (never skips) where the adapter has no subgroups, which `what` needs.
+fn require_subgroups(gpu: &dcgan::Gpu, what: &str) {
+    assert!(
+        gpu.subgroup_size().is_some(),
+        "{what} need subgroups, which {} does not offer",
+        gpu.info().name
+    );
+}
+
+fn gpu_with_subgroups(what: &str) -> dcgan::Gpu {
+    let gpu = gpu();
+    require_subgroups(&gpu, what);
+    gpu
+}
+
 /// (x, w, options) of the weight-gradient tests: outputs 5 x 4 (k5 s2 "same"), 10 x 9 with
 /// uneven padding and 70 output channels, rows of 3 at stride 3, and 1 x 1.
 fn weight_grad_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 4] {
@@ -778,12 +793,7 @@ fn weight_gradient_paths_agree_with_the_reference() {
 #[test]
 fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
     use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
-    let gpu = gpu();
-    assert!(
-        gpu.subgroup_size().is_some(),
-        "the unrolled weight gradient is a subgroup kernel, which {} does not offer",
-        gpu.info().name
-    );
+    let gpu = gpu_with_subgroups("the unrolled weight gradient");
     let cases = weight_grad_cases();
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
@@ -827,12 +837,7 @@ fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
 #[test]
 fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
     use dcgan::ops::conv::{forward_with, input_grad_with, ForwardPath, Geometry, InputGradPath};
-    let gpu = gpu();
-    assert!(
-        gpu.subgroup_size().is_some(),
-        "the row-window kernels need subgroups, which {} does not offer",
-        gpu.info().name
-    );
+    let gpu = gpu_with_subgroups("the row-window kernels");
     // (x, w, options): the forward runs on x; the input gradient produces a gradient of x.
     let cases: [([usize; 4], [usize; 4], Conv2dOptions); 6] = [
         // output 6 x 16 (one-row blocks), input 12 x 32, k5 s2, MATLAB "same"
@@ -964,11 +969,7 @@ fn the_run_length_decides_the_conv_kernels() {
     .unwrap();
     assert!(!ConvKernels::Flat.apply(&gpu, u64::MAX));
     assert_eq!(row_windows_chosen(&gpu, &g), (false, false));
-    assert!(
-        gpu.subgroup_size().is_some(),
-        "the row-window kernels need subgroups, which {} does not offer",
-        gpu.info().name
-    );
+    require_subgroups(&gpu, "the row-window kernels");
     assert!(ConvKernels::RowWindows.apply(&gpu, 0));
     assert_eq!(row_windows_chosen(&gpu, &g), (true, true));
     // Auto: DCGAN_CONV_ROWS decides where set; else CPU adapters take the row windows for
