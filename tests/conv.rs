@@ -749,12 +749,28 @@ fn weight_grad_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 4] {
     ]
 }
 
+/// A weight-gradient case's geometry, seeded x and dy, and the f64 reference dw.
+fn weight_grad_inputs(
+    xs: [usize; 4],
+    ws: [usize; 4],
+    opts: Conv2dOptions,
+    seed: u64,
+) -> (dcgan::ops::conv::Geometry, Vec<f32>, Vec<f32>, Vec<f64>) {
+    let g = dcgan::ops::conv::Geometry::conv(&xs, &ws, opts).unwrap();
+    let mut rng = Rng::new(seed);
+    let x = rng.vec(xs.iter().product());
+    let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
+    let w0 = vec![0.0; ws.iter().product()];
+    let want = conv_reference(&g, &to64(&x), &to64(&w0), &to64(&dy))[2].clone();
+    (g, x, dy, want)
+}
+
 /// The weight gradient on the register kernels and on the shared-memory tiles (which split
 /// the batch into partial sums as well), against the f64 definition: rows (cout) and columns
 /// (cin x taps) over one 64 x 64 tile, depths (images x output pixels) no multiple of 16.
 #[test]
 fn weight_gradient_paths_agree_with_the_reference() {
-    use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
+    use dcgan::ops::conv::{weight_grad_with, WeightGradPath};
     let gpu = gpu();
     let cases = weight_grad_cases();
     let mut families = vec![false];
@@ -762,12 +778,7 @@ fn weight_gradient_paths_agree_with_the_reference() {
         families.push(true);
     }
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
-        let g = Geometry::conv(&xs, &ws, opts).unwrap();
-        let mut rng = Rng::new(90 + i as u64);
-        let x = rng.vec(xs.iter().product());
-        let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
-        let w0 = vec![0.0; ws.iter().product()];
-        let want = conv_reference(&g, &to64(&x), &to64(&w0), &to64(&dy))[2].clone();
+        let (g, x, dy, want) = weight_grad_inputs(xs, ws, opts, 90 + i as u64);
         for &subgroups in &families {
             gpu.set_subgroups(subgroups);
             for path in [WeightGradPath::Registers, WeightGradPath::SharedTiles] {
@@ -792,16 +803,11 @@ fn weight_gradient_paths_agree_with_the_reference() {
 /// of one pixel.
 #[test]
 fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
-    use dcgan::ops::conv::{weight_grad_with, Geometry, WeightGradPath};
+    use dcgan::ops::conv::{weight_grad_with, WeightGradPath};
     let gpu = gpu_with_subgroups("the unrolled weight gradient");
     let cases = weight_grad_cases();
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
-        let g = Geometry::conv(&xs, &ws, opts).unwrap();
-        let mut rng = Rng::new(190 + i as u64);
-        let x = rng.vec(xs.iter().product());
-        let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
-        let w0 = vec![0.0; ws.iter().product()];
-        let want = conv_reference(&g, &to64(&x), &to64(&w0), &to64(&dy))[2].clone();
+        let (g, x, dy, want) = weight_grad_inputs(xs, ws, opts, 190 + i as u64);
         let run = |ku: u32| {
             gpu.set_weight_grad_unroll(ku);
             weight_grad_with(
