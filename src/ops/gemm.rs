@@ -43,7 +43,7 @@ fn plan(gpu: &Gpu, sg: u32) -> (u32, u32) {
 }
 
 /// Steps of k a loop iteration. `DCGAN_GEMM_KU=N` overrides for tuning runs.
-pub(crate) fn k_unroll(gpu: &Gpu) -> u32 {
+fn k_unroll(gpu: &Gpu) -> u32 {
     static OVERRIDE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
     let o = *OVERRIDE.get_or_init(|| {
         std::env::var("DCGAN_GEMM_KU")
