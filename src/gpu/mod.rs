@@ -158,6 +158,18 @@ fn memory_budget() -> Result<Option<u64>> {
     }
 }
 
+/// The reduction steps a loop iteration that the tuning variable `var` (`DCGAN_GEMM_KU`,
+/// `DCGAN_WGRAD_KU`) asks for, when it is set to 1 to 16: more would unroll kernels past what
+/// the shader compilers take in reasonable time.
+pub fn unroll_env(var: &str) -> Option<u32> {
+    std::env::var(var)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v| (1..=16).contains(v))
+}
+
 /// `DCGAN_CONV_ROWS`: `1` or `0` when the environment decides for the row-window kernels
 /// (`Gpu::set_row_windows`), `None` when it leaves them to the program.
 pub fn row_windows_env() -> Option<bool> {
@@ -277,11 +289,7 @@ impl Gpu {
             ),
             row_windows: std::sync::atomic::AtomicBool::new(row_windows_env() == Some(true)),
             weight_grad_unroll: std::sync::atomic::AtomicU32::new(
-                std::env::var("DCGAN_WGRAD_KU")
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                    .filter(|&v| (1..=16).contains(&v))
-                    .unwrap_or(1),
+                unroll_env("DCGAN_WGRAD_KU").unwrap_or(1),
             ),
             poison_uninit: std::sync::atomic::AtomicBool::new(
                 std::env::var_os("DCGAN_POISON_UNINIT").is_some(),

@@ -42,15 +42,10 @@ fn plan(gpu: &Gpu, sg: u32) -> (u32, u32) {
     (tm.div_ceil(sg) * sg, tn.next_multiple_of(4))
 }
 
-/// Steps of k a loop iteration. `DCGAN_GEMM_KU=N` overrides for tuning runs.
+/// Steps of k a loop iteration. `DCGAN_GEMM_KU=N` (1 to 16) overrides for tuning runs.
 fn k_unroll(gpu: &Gpu) -> u32 {
     static OVERRIDE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
-    let o = *OVERRIDE.get_or_init(|| {
-        std::env::var("DCGAN_GEMM_KU")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&v| v >= 1)
-    });
+    let o = *OVERRIDE.get_or_init(|| crate::gpu::unroll_env("DCGAN_GEMM_KU"));
     // llvmpipe keeps the accumulators in stack slots: 4 multiply-adds per accumulator visit
     // took 0.59 of the time of one at 64 x 16 (8: 0.64, and 4.5 s more to compile cold). GPUs
     // hold the tile in registers, where the order does not matter.
