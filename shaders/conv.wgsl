@@ -1,17 +1,16 @@
-// conv.wgsl: the three convolution primitives as implicit GEMMs (no im2col buffer), for
-// adapters with subgroups. Together they serve all six passes of conv2d and conv_transpose2d:
+// conv.wgsl: the first two convolution primitives as implicit GEMMs (no im2col buffer), for
+// adapters with subgroups; conv_weight_grad.wgsl has the third. Together they serve all six
+// passes of conv2d and conv_transpose2d:
 //   conv2d_forward      y[n,co,oy,ox]  = sum_{ci,ky,kx} w[co,ci,ky,kx] * x[n,ci,oy*s+ky-pt,ox*s+kx-pl]
 //   conv2d_input_grad   dx[n,ci,iy,ix] = sum_{co,ky,kx} w[co,ci,ky,kx] * dy[n,co,oy,ox]
 //                        over taps with iy+pt-ky = oy*s (the conv_transpose2d forward)
-//   conv2d_weight_grad  dw[co,ci,ky,kx]= sum_{n,oy,ox} dy[n,co,oy,ox] * x[n,ci,oy*s+ky-pt,ox*s+kx-pl]
 // Shapes: x [batch, cin, h, w], w [cout, cin, kh, kw], y / dy [batch, cout, oh, ow].
 // Bindings: 0 params, 1 a, 2 b, 3 bias (read; ignored unless has_bias), 4 out (read_write).
 // A workgroup is one subgroup of SG lanes computing TM GEMM rows (channels) for SG * TN
 // columns; each lane owns TN consecutive columns. At every reduction step the TM row values
 // are loaded once across the subgroup (lane l loads rows l, l + SG, ...; TMS = TM / SG loads a
 // lane) and shared with subgroupBroadcast, so per-lane loads are TMS + TN instead of TM + TN.
-// Grid: x = ceil(columns / (SG * TN)), y = ceil(rows / TM), z = reduction splits (weight_grad) or
-// stride phases (input_grad).
+// Grid: x = ceil(columns / (SG * TN)), y = ceil(rows / TM), z = stride phases (input_grad).
 // input_grad does each stride phase (ph_y, ph_x) in its own grid z slice: every pixel of a
 // workgroup has the same valid taps, so no multiply by an inserted zero is ever done.
 
@@ -174,95 +173,6 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let cio = ci * hw;
             //#unroll j TN
             if (ok{j}) { out[ob{j} + cio] = epilogue(acc_{t}_{l}[{j}] + bv0); }
-            //#end
-        }
-    }
-    //#end
-    //#end
-}
-
-// a = dy [batch, cout, oh, ow], b = x, out = partial dw [splits, cout, cin, kh, kw]: split z
-// sums images [z * split, (z + 1) * split) in a fixed order; the host adds the splits up.
-// GEMM rows = cout, columns = (ci, ky, kx).
-@compute @workgroup_size(SG)
-fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let kk = p.kh * p.kw;
-    let ncol = p.cin * kk;
-    let ohw = p.oh * p.ow;
-    let hw = p.h * p.w;
-    let co0 = wid.y * TM;
-    let cb = (wid.x * SG + lid.x) * TN;
-    //#unroll j TN
-    let col{j} = min(cb + {j}u, ncol - 1u);
-    let ci{j} = col{j} / kk;
-    let ky{j} = (col{j} - ci{j} * kk) / p.kw;
-    let xo{j} = i32(ci{j} * hw);
-    let dky{j} = i32(ky{j}) - i32(p.pad_t);
-    let dkx{j} = i32(col{j} - ci{j} * kk - ky{j} * p.kw) - i32(p.pad_l);
-    //#end
-    //#unroll t TMS
-    let dyo{t} = min(co0 + {t}u * SG + lid.x, p.cout - 1u) * ohw;
-    //#unroll l SG
-    var acc_{t}_{l} = array<f32, TN>();
-    //#end
-    //#end
-    let n_end = min((wid.z + 1u) * p.split, p.batch);
-    for (var n = wid.z * p.split; n < n_end; n++) {
-        let dyn_ = n * p.cout * ohw;
-        let xn = i32(n * p.cin * hw);
-        for (var oy = 0u; oy < p.oh; oy++) {
-            let iyb = i32(oy * p.stride);
-            //#unroll j TN
-            let y{j} = iyb + dky{j};
-            let yin{j} = y{j} >= 0 && y{j} < i32(p.h);
-            let xrow{j} = xn + xo{j} + y{j} * i32(p.w);
-            //#end
-            // KU output columns a step, each accumulator taking its KU multiply-adds in a row
-            // (as gemm.wgsl: on llvmpipe the tile lives in stack slots). Columns past the row's
-            // end load a clamped index and count 0; the sums keep their order. KU is 1 unless
-            // DCGAN_WGRAD_KU sets it (Gpu::weight_grad_unroll).
-            for (var ox = 0u; ox < p.ow; ox += KU) {
-                //#unroll u KU
-                let live{u} = ox + {u}u < p.ow;
-                let oxu{u} = min(ox + {u}u, p.ow - 1u);
-                let o{u} = dyn_ + oy * p.ow + oxu{u};
-                let ixb{u} = i32(oxu{u} * p.stride);
-                //#unroll t TMS
-                let av{t}_{u} = select(0.0, a[o{u} + dyo{t}], live{u});
-                //#end
-                //#unroll j TN
-                let x{j}_{u} = ixb{u} + dkx{j};
-                let in{j}_{u} = live{u} && yin{j} && x{j}_{u} >= 0 && x{j}_{u} < i32(p.w);
-                let v{j}_{u} = select(0.0, b[select(0, xrow{j} + x{j}_{u}, in{j}_{u})], in{j}_{u});
-                //#end
-                //#end
-                //#unroll t TMS
-                //#unroll l SG
-                //#unroll u KU
-                let r{t}_{l}_{u} = subgroupBroadcast(av{t}_{u}, {l}u);
-                //#end
-                //#unroll j TN
-                //#unroll u KU
-                acc_{t}_{l}[{j}] = fma(r{t}_{l}_{u}, v{j}_{u}, acc_{t}_{l}[{j}]);
-                //#end
-                //#end
-                //#end
-                //#end
-            }
-        }
-    }
-    let zofs = wid.z * p.cout * ncol;
-    //#unroll j TN
-    let ok{j} = cb + {j}u < ncol;
-    //#end
-    //#unroll t TMS
-    //#unroll l SG
-    {
-        let co = co0 + {t}u * SG + {l}u;
-        if (co < p.cout) {
-            let ob = zofs + co * ncol + cb;
-            //#unroll j TN
-            if (ok{j}) { out[ob + {j}u] = acc_{t}_{l}[{j}]; }
             //#end
         }
     }

@@ -1,5 +1,5 @@
-// conv_common.wgsl: parameter block and bindings shared by the conv family: conv.wgsl
-// (subgroups), conv_portable.wgsl, conv_rows.wgsl, conv_tiled.wgsl and col2im.wgsl.
+// conv_common.wgsl: parameter block and bindings shared by the conv family: conv.wgsl and
+// conv_weight_grad.wgsl (subgroups), conv_portable.wgsl, conv_rows.wgsl, conv_tiled.wgsl and col2im.wgsl.
 
 //#include conv_params
 

@@ -10,7 +10,7 @@
 //                w), columns = the phase's input pixels, k = (co, the phase's ky, kx); B reads
 //                dy where those taps land. a = dy, b = w. Grid x is sized for phase (0, 0).
 //   weight_grad  rows = cout (A = dy), columns = (ci, ky, kx) (B = x at the tap's offset),
-//                k = (image of split z, oy, ox); writes the split's partial dw, as conv.wgsl.
+//                k = (image of split z, oy, ox); writes the split's partial dw, as conv_weight_grad.wgsl.
 //                a = dy, b = x. Grid z = splits.
 //
 // A 16 x 16 workgroup computes a BM x BN = 64 x 64 output tile, each invocation 4 x 4 outputs

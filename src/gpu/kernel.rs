@@ -55,6 +55,7 @@ fn source(file: &str) -> &'static str {
         "matmul" => include_str!("../../shaders/matmul.wgsl"),
         "gemm" => include_str!("../../shaders/gemm.wgsl"),
         "conv" => include_str!("../../shaders/conv.wgsl"),
+        "conv_weight_grad" => include_str!("../../shaders/conv_weight_grad.wgsl"),
         "conv_portable" => include_str!("../../shaders/conv_portable.wgsl"),
         "conv_tiled" => include_str!("../../shaders/conv_tiled.wgsl"),
         "conv_rows" => include_str!("../../shaders/conv_rows.wgsl"),
@@ -255,7 +256,7 @@ type ModuleKey = (&'static str, Vec<(&'static str, u32)>);
 /// Pipelines by kernel spec, and the shader modules they come from by (file, constants).
 /// Parsing is most of a kernel's compile time outside the driver (naga's WGSL front end takes
 /// about 1.5 s for a fully unrolled 64 x 16 register tile), so the entry points of one source
-/// (conv.wgsl's three primitives) share one parse where their constants agree.
+/// (conv.wgsl's two primitives) share one parse where their constants agree.
 #[derive(Default)]
 pub struct PipelineCache {
     map: HashMap<KernelSpec, Arc<Kernel>>,

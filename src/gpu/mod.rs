@@ -257,6 +257,14 @@ impl Gpu {
                     mapped_at_creation: false,
                 }),
             });
+        // llvmpipe keeps a lane's tile in stack slots: 4 steps an accumulator visit took 0.58
+        // to 0.70 of the time of 1 in the weight gradient. GPUs hold it in registers.
+        let wgrad_ku =
+            unroll_env("DCGAN_WGRAD_KU").unwrap_or(if info.device_type == wgpu::DeviceType::Cpu {
+                4
+            } else {
+                1
+            });
         Ok(Gpu(Arc::new(Inner {
             pool: Pool::new(device.clone(), budget),
             fault,
@@ -288,9 +296,7 @@ impl Gpu {
                 std::env::var_os("DCGAN_PORTABLE").is_none(),
             ),
             row_windows: std::sync::atomic::AtomicBool::new(row_windows_env() == Some(true)),
-            weight_grad_unroll: std::sync::atomic::AtomicU32::new(
-                unroll_env("DCGAN_WGRAD_KU").unwrap_or(1),
-            ),
+            weight_grad_unroll: std::sync::atomic::AtomicU32::new(wgrad_ku),
             poison_uninit: std::sync::atomic::AtomicBool::new(
                 std::env::var_os("DCGAN_POISON_UNINIT").is_some(),
             ),
@@ -354,12 +360,11 @@ impl Gpu {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Output columns a loop iteration of the subgroup weight-gradient kernel, each
-    /// accumulator taking them in a row; the sums keep their order, so every setting gives the
-    /// same result bit for bit. 1 unless `DCGAN_WGRAD_KU` (1 to 16) says otherwise: 4 measured
-    /// 0.88 and 0.97 of the time in criterion but no gain inside the step, and its four copies
-    /// of the loop body doubled conv.wgsl's parse at every process start (BENCHMARKS.md
-    /// "Accumulator-major order").
+    /// Reduction steps (image, output pixel) a loop iteration of the subgroup weight-gradient
+    /// kernel, each accumulator taking them in a row; the sums keep their order, so every
+    /// setting gives the same result bit for bit. 4 on CPU adapters, 1 on GPUs, unless
+    /// `DCGAN_WGRAD_KU` (1 to 16) says otherwise (BENCHMARKS.md "The weight gradient in one
+    /// loop").
     pub fn set_weight_grad_unroll(&self, ku: u32) {
         self.0
             .weight_grad_unroll

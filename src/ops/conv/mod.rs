@@ -131,7 +131,8 @@ fn tile_override() -> Option<(u32, u32)> {
 
 /// Which kernel file and tile shape serve a conv GEMM of `rows` output channels.
 enum Plan {
-    /// `conv.wgsl`: one subgroup per workgroup, TM rows (a multiple of SG) x TN columns a lane;
+    /// `conv.wgsl` and `conv_weight_grad.wgsl`: one subgroup per workgroup, TM rows (a
+    /// multiple of SG) x TN columns a lane;
     /// `conv_rows.wgsl` takes up to `tn_rows` pixels a lane.
     Subgroup {
         sg: u32,
@@ -202,13 +203,17 @@ impl Plan {
 
     fn spec(&self, entry: &'static str) -> crate::gpu::KernelSpec {
         match *self {
-            Plan::Subgroup { sg, tm, tn, ku, .. } => crate::gpu::KernelSpec::new("conv", entry)
-                .with("ACT", 0)
-                .with("SG", sg)
-                .with("TM", tm)
-                .with("TMS", tm / sg)
-                .with("TN", tn)
-                .with("KU", ku),
+            Plan::Subgroup { sg, tm, tn, ku, .. } => {
+                let spec = if entry == "conv2d_weight_grad" {
+                    crate::gpu::KernelSpec::new("conv_weight_grad", entry).with("KU", ku)
+                } else {
+                    crate::gpu::KernelSpec::new("conv", entry).with("ACT", 0)
+                };
+                spec.with("SG", sg)
+                    .with("TM", tm)
+                    .with("TMS", tm / sg)
+                    .with("TN", tn)
+            }
             Plan::Portable(t) => t.spec("conv_portable", entry).with("ACT", 0),
         }
     }
