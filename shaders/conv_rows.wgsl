@@ -55,44 +55,46 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     var acc_{s}_{l} = array<f32, TN>();
     //#end
     //#end
-    for (var ci = 0u; ci < p.cin; ci++) {
+    // One loop over the kernel rows (ci, ky), not one per ci and ky: llvmpipe ran the nested
+    // form at 0.79 to 0.92 of this one's speed (BENCHMARKS "One loop over the reduction").
+    for (var kr = 0u; kr < p.cin * p.kh; kr++) {
+        let ci = kr / p.kh;
+        let ky = kr - ci * p.kh;
         let cofs = xb + i32(ci * hw);
-        for (var ky = 0u; ky < p.kh; ky++) {
-            let k0 = ci * kk + ky * KW;
-            //#unroll s TMS
-            var av{s} = array<f32, KW>();
-            //#unroll kx KW
-            av{s}[{kx}] = b[wrow{s} + k0 + {kx}u];
-            //#end
-            //#end
-            //#unroll r BY
-            var v{r} = array<f32, FSPAN>();
-            {
-                let y = i32((oy0 + {r}u) * S + ky) - i32(p.pad_t);
-                let yin = y >= 0 && y < i32(p.h);
-                let rb = cofs + y * i32(p.w) + ix0;
-                //#unroll t FSPAN
-                v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
-                //#end
-            }
-            //#end
-            // Accumulator-major: each accumulator takes its KW taps in a row, so that llvmpipe,
-            // which keeps the tile in stack slots, loads and stores it once per KW multiply-adds.
-            //#unroll s TMS
-            //#unroll l SG
-            //#unroll kx KW
-            let w{s}_{l}_{kx} = subgroupBroadcast(av{s}[{kx}], {l}u);
-            //#end
-            //#unroll r BY
-            //#unroll c BX
-            //#unroll kx KW
-            acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{kx}, v{r}[{({c} * S + {kx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
-            //#end
-            //#end
-            //#end
-            //#end
+        let k0 = ci * kk + ky * KW;
+        //#unroll s TMS
+        var av{s} = array<f32, KW>();
+        //#unroll kx KW
+        av{s}[{kx}] = b[wrow{s} + k0 + {kx}u];
+        //#end
+        //#end
+        //#unroll r BY
+        var v{r} = array<f32, FSPAN>();
+        {
+            let y = i32((oy0 + {r}u) * S + ky) - i32(p.pad_t);
+            let yin = y >= 0 && y < i32(p.h);
+            let rb = cofs + y * i32(p.w) + ix0;
+            //#unroll t FSPAN
+            v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
             //#end
         }
+        //#end
+        // Accumulator-major: each accumulator takes its KW taps in a row, so that llvmpipe,
+        // which keeps the tile in stack slots, loads and stores it once per KW multiply-adds.
+        //#unroll s TMS
+        //#unroll l SG
+        //#unroll kx KW
+        let w{s}_{l}_{kx} = subgroupBroadcast(av{s}[{kx}], {l}u);
+        //#end
+        //#unroll r BY
+        //#unroll c BX
+        //#unroll kx KW
+        acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{kx}, v{r}[{({c} * S + {kx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+        //#end
+        //#end
+        //#end
+        //#end
+        //#end
     }
     if (blk_raw >= nblk) { return; }
     let ohw = p.oh * p.ow;
@@ -151,49 +153,53 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     var acc_{s}_{l} = array<f32, TN>();
     //#end
     //#end
-    for (var co = 0u; co < p.cout; co++) {
+    // One loop over (co, the phase's kernel rows), as in the forward (0.75 of the nested
+    // form's time).
+    // Kernel rows ky0, ky0 + S, ... below kh (none where ky0 >= kh).
+    let nky = select(0u, (p.kh - ky0 + S - 1u) / S, ky0 < p.kh);
+    for (var kr = 0u; kr < p.cout * nky; kr++) {
+        let co = kr / nky;
+        let ky = ky0 + (kr - co * nky) * S;
         let wco = co * p.cin * kk;
         let dco = db + i32(co * ohw);
-        for (var ky = ky0; ky < p.kh; ky += S) {
-            let dyo = (i32(ph_y + p.pad_t) - i32(ky)) / i32(S);
-            let k0 = wco + ky * KW;
-            //#unroll s TMS
-            var av{s} = array<f32, TX>();
-            //#unroll tx TX
-            av{s}[{tx}] = select(0.0, b[k0 + kxt{tx} + wofs{s}], tap{tx});
-            //#end
-            //#end
-            //#unroll r BY
-            var v{r} = array<f32, DSPAN>();
-            {
-                let y = i32(qy0 + {r}u) + dyo;
-                let yin = y >= 0 && y < i32(p.oh);
-                let rb = dco + y * i32(p.ow) + xbase;
-                //#unroll t DSPAN
-                v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
-                //#end
-            }
-            //#end
-            // Accumulator-major, as in the forward: each accumulator takes the TX taps in a row.
-            // A phase short of taps (only the last can be missing: kx0 + tx * S < KW for
-            // tx < TX - 1) multiplies by a zero weight there, which adds +0 to a sum that is
-            // never -0: the flat kernel's result bit for bit (dy finite), for 1.2 times the multiply-adds
-            // at 5 x 5, stride 2, and a third of the accumulator traffic.
-            //#unroll s TMS
-            //#unroll l SG
-            //#unroll tx TX
-            let w{s}_{l}_{tx} = subgroupBroadcast(av{s}[{tx}], {l}u);
-            //#end
-            //#unroll r BY
-            //#unroll c BX
-            //#unroll tx TX
-            acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{tx}, v{r}[{({c} + TX - 1 - {tx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
-            //#end
-            //#end
-            //#end
-            //#end
+        let dyo = (i32(ph_y + p.pad_t) - i32(ky)) / i32(S);
+        let k0 = wco + ky * KW;
+        //#unroll s TMS
+        var av{s} = array<f32, TX>();
+        //#unroll tx TX
+        av{s}[{tx}] = select(0.0, b[k0 + kxt{tx} + wofs{s}], tap{tx});
+        //#end
+        //#end
+        //#unroll r BY
+        var v{r} = array<f32, DSPAN>();
+        {
+            let y = i32(qy0 + {r}u) + dyo;
+            let yin = y >= 0 && y < i32(p.oh);
+            let rb = dco + y * i32(p.ow) + xbase;
+            //#unroll t DSPAN
+            v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
             //#end
         }
+        //#end
+        // Accumulator-major, as in the forward: each accumulator takes the TX taps in a row.
+        // A phase short of taps (only the last can be missing: kx0 + tx * S < KW for
+        // tx < TX - 1) multiplies by a zero weight there, which adds +0 to a sum that is
+        // never -0: the flat kernel's result bit for bit (dy finite), for 1.2 times the multiply-adds
+        // at 5 x 5, stride 2, and a third of the accumulator traffic.
+        //#unroll s TMS
+        //#unroll l SG
+        //#unroll tx TX
+        let w{s}_{l}_{tx} = subgroupBroadcast(av{s}[{tx}], {l}u);
+        //#end
+        //#unroll r BY
+        //#unroll c BX
+        //#unroll tx TX
+        acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{tx}, v{r}[{({c} + TX - 1 - {tx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+        //#end
+        //#end
+        //#end
+        //#end
+        //#end
     }
     if (blk_raw >= nblk) { return; }
     let hw = p.h * p.w;

@@ -1,0 +1,115 @@
+//! Lab: one conv primitive at the DCGAN shapes under several environment settings, alternated
+//! in one process (each round runs every setting once, order rotated), so that a machine whose
+//! speed drifts by 30% within minutes still gives a fair ratio. A setting is `VAR=VALUE[,...]`
+//! set in this process before each call (`-` for none); `DCGAN_WGRAD_KU` goes to
+//! `Gpu::set_weight_grad_unroll`, `DCGAN_CONV_ROWS` to `Gpu::set_row_windows`. Every setting's result is checked bit for bit against the
+//! first's. Row windows are on unless a setting turns them off.
+//! `cargo run --release --example ab_conv -- forward|input_grad|weight_grad ROUNDS SETTING...`
+//! (`SHAPES=32,16` picks D's layers by input size).
+use dcgan::ops::conv::{self, Conv2dOptions, Geometry};
+use dcgan::{AdapterRequest, Gpu, Tensor};
+
+fn filled(gpu: &Gpu, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    Tensor::from_slice(gpu, &data, shape).unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let pass = args[1].clone();
+    let rounds: usize = args[2].parse().unwrap();
+    let settings: Vec<String> = args[3..].to_vec();
+    let gpu = Gpu::new(&AdapterRequest::default()).unwrap();
+    gpu.set_row_windows(true);
+    gpu.set_profiling(true);
+    let apply = |s: &str| {
+        for kv in s.split(',').filter(|kv| kv.contains('=')) {
+            let (k, v) = kv.split_once('=').unwrap();
+            if k == "DCGAN_WGRAD_KU" {
+                gpu.set_weight_grad_unroll(v.parse().unwrap());
+            }
+            if k == "DCGAN_CONV_ROWS" {
+                gpu.set_row_windows(v == "1");
+            }
+            // SAFETY: this process has one thread of its own; the engine reads these only
+            // when it builds a kernel spec, on this thread.
+            unsafe { std::env::set_var(k, v) };
+        }
+    };
+    let same = |n| Conv2dOptions::same(n, n, 5, 2);
+    let only = std::env::var("SHAPES").unwrap_or_default();
+    for (cin, n, cout) in [(64, 32, 128), (128, 16, 256), (256, 8, 512)] {
+        if !only.is_empty() && !only.split(',').any(|s| s == n.to_string()) {
+            continue;
+        }
+        let g = Geometry::conv(&[128, cin, n, n], &[cout, cin, 5, 5], same(n)).unwrap();
+        let x = filled(&gpu, &[g.batch, g.cin, g.h, g.w]);
+        let w = filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]);
+        let dy = filled(&gpu, &[g.batch, g.cout, g.oh, g.ow]);
+        let run = || match pass.as_str() {
+            "forward" => conv::forward(&x, &w, None, &g).unwrap(),
+            "input_grad" => conv::input_grad(&dy, &w, None, &g).unwrap(),
+            "weight_grad" => conv::weight_grad(&dy, &x, &g).unwrap(),
+            other => panic!("unknown pass {other}"),
+        };
+        let mut times = vec![Vec::new(); settings.len()];
+        let mut labels = vec![String::new(); settings.len()];
+        let mut reference: Option<Vec<f32>> = None;
+        for r in 0..=rounds {
+            for i in 0..settings.len() {
+                let k = (i + r) % settings.len();
+                apply(&settings[k]);
+                let out = run();
+                let prof = gpu.take_profile();
+                let ms: f64 = prof
+                    .iter()
+                    .filter(|(l, _)| l.contains(pass.as_str()))
+                    .map(|(_, p)| p.1)
+                    .sum::<f64>()
+                    / 1e6;
+                if r == 0 {
+                    // Warm-up round: compile, and check every setting against the first.
+                    labels[k] = prof.keys().cloned().collect::<Vec<_>>().join(" + ");
+                    let v = out.to_vec().unwrap();
+                    gpu.take_profile();
+                    match &reference {
+                        None => reference = Some(v),
+                        Some(want) => {
+                            let bad = want
+                                .iter()
+                                .zip(&v)
+                                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                                .count();
+                            println!(
+                                "{n}x{n} {}: {bad} values differ from the first setting",
+                                settings[k]
+                            );
+                        }
+                    }
+                } else {
+                    times[k].push(ms);
+                }
+            }
+        }
+        let med = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        let gf = 2.0 * g.macs() as f64 / 1e9;
+        for (k, s) in settings.iter().enumerate() {
+            let ratios: Vec<f64> = times[k].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
+            println!(
+                "{pass} {cin}x{n}x{n}->{cout} [{s}] {}: median {:.1} ms ({:.1} GFLOP/s), ratio to first {:.3}, rounds {:?}",
+                labels[k],
+                med(&times[k]),
+                gf / med(&times[k]) * 1e3,
+                med(&ratios),
+                times[k].iter().map(|t| t.round() as i64).collect::<Vec<_>>()
+            );
+        }
+    }
+}
