@@ -1,21 +1,22 @@
 // conv_planes.wgsl: the input-gradient primitive (a transposed conv's forward) for small
-// planes (G's first layer, 512 x 4 x 4 -> 256 x 8 x 8; D's last conv, 256 x 8 x 8 <- 512 x 4 x 4).
-// Each lane holds CT whole planes of one image in registers, as large as the full transposed
-// conv's output (FH x FW: every tap of every dy pixel lands in it), and adds each dy value it
-// loads into the KH x KW pixels it reaches: per output channel of the conv, OH x OW loads of dy
-// and CT x KH x KW weights (shared across the subgroup) for CT x OH x OW x KH x KW
-// multiply-adds. dx is the full plane cropped by the conv's padding (PAD_T rows on top, PAD_L
-// columns on the left), so the taps that land in the cropped border are the only waste (none
-// at G's first layer, which has no padding). (The per-phase kernels gather instead, and at G's
-// first layer visit 4 times the taps that land; GEMM + col2im writes and re-reads a value per
-// tap and pixel.)
+// planes (G's first layer, 512 x 4 x 4 -> 256 x 8 x 8; D's last convs' dx, 256 x 8 x 8 <-
+// 512 x 4 x 4 and 128 x 16 x 16 <- 256 x 8 x 8, and G's transposed convs of those shapes).
+// Each lane holds CT whole dx planes of one image in registers and, per output channel of the
+// conv, loads the OH x OW dy values of its image and CT x KH x KW weights (shared across the
+// subgroup), then gathers: every dx pixel takes the taps that reach it, a compile-time list
+// (`//#when`), in (ky, kx) order, so each accumulator is loaded and stored once per output
+// channel instead of once per tap (llvmpipe keeps the tile in stack slots). The sums are the
+// scatter's (each dy value into the KH x KW pixels it reaches, tap by tap) bit for bit: a
+// pixel gets at most one term per tap, in the same order. No work lands in the padding the
+// conv crops. (The per-phase kernels gather per tap and visit 4 times the taps that land at G's
+// first layer; GEMM + col2im writes and re-reads a value per tap and pixel.)
 // a = dy [batch, cout, OH, OW], b = w [cout, cin, KH, KW], out = dx [batch, cin, H, W].
 // Compile-time (src/ops/conv/planes.rs): SG lanes, CT channels a lane, stride S, KH, KW, OH,
-// OW, FH = (OH - 1) * S + KH, FW likewise, PAD_T, PAD_L, dx's H and W (FH >= PAD_T + H,
-// FW >= PAD_L + W), NW = ceil(CT * KH * KW / SG) weights a lane loads.
+// OW, PAD_T, PAD_L, dx's H and W (every dx pixel inside the full transposed conv's plane),
+// NW = ceil(CT * KH * KW / SG) weights a lane loads.
 // Grid: x = ceil(batch / SG) (a lane an image; lanes past the last take it and store
 // nothing), y = ceil(cin / CT) channel groups. Each dx value adds its products over co in
-// order, then over (ky, kx, oy, ox): deterministic.
+// order, then over (ky, kx): deterministic.
 
 //#include conv_common
 //#include epilogue
@@ -26,7 +27,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let n = min(n_raw, p.batch - 1u);
     let c0 = wid.y * CT;
     //#unroll c CT
-    var acc{c} = array<f32, FH * FW>();
+    var acc{c} = array<f32, H * W>();
     //#end
     let db = n * p.cout * OH * OW;
     for (var co = 0u; co < p.cout; co++) {
@@ -45,17 +46,40 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         //#unroll q OHW
         v[{q}] = a[dco + {q}u];
         //#end
+        // Tap t = (c * KH + ky) * KW + kx is entry t / SG of lane t % SG.
         //#unroll c CT
         //#unroll ky KH
         //#unroll kx KW
+        let wt{c}_{ky}_{kx} = subgroupBroadcast(wv[{((({c} * KH + {ky}) * KW + {kx}) / SG)}], {((({c} * KH + {ky}) * KW + {kx}) % SG)});
+        //#end
+        //#end
+        //#end
+        // dx pixel (y, x) is full-plane pixel (y + PAD_T, x + PAD_L); tap (ky, kx) reaches it
+        // from dy pixel ((y + PAD_T - ky) / S, (x + PAD_L - kx) / S) where that divides and lies
+        // in the OH x OW plane.
+        //#unroll c CT
+        //#unroll y H
+        //#unroll x W
         {
-            // Tap t = (c * KH + ky) * KW + kx is entry t / SG of lane t % SG.
-            let wt = subgroupBroadcast(wv[{((({c} * KH + {ky}) * KW + {kx}) / SG)}], {((({c} * KH + {ky}) * KW + {kx}) % SG)});
-            //#unroll oy OH
-            //#unroll ox OW
-            acc{c}[{(({oy} * S + {ky}) * FW + {ox} * S + {kx})}] = fma(wt, v[{({oy} * OW + {ox})}], acc{c}[{(({oy} * S + {ky}) * FW + {ox} * S + {kx})}]);
+            var s = acc{c}[{({y} * W + {x})}];
+            //#unroll ky KH
+            //#when ({y} + PAD_T - {ky}) % S == 0
+            //#when {y} + PAD_T - {ky} >= 0
+            //#when {y} + PAD_T - {ky} <= (OH - 1) * S
+            //#unroll kx KW
+            //#when ({x} + PAD_L - {kx}) % S == 0
+            //#when {x} + PAD_L - {kx} >= 0
+            //#when {x} + PAD_L - {kx} <= (OW - 1) * S
+            s = fma(wt{c}_{ky}_{kx}, v[{((({y} + PAD_T - {ky}) / S) * OW + ({x} + PAD_L - {kx}) / S)}], s);
             //#end
             //#end
+            //#end
+            //#end
+            //#end
+            //#end
+            //#end
+            //#end
+            acc{c}[{({y} * W + {x})}] = s;
         }
         //#end
         //#end
@@ -71,7 +95,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let ob = (n * p.cin + ci) * H * W;
             //#unroll y H
             //#unroll x W
-            out[ob + {({y} * W + {x})}] = epilogue(acc{c}[{(({y} + PAD_T) * FW + {x} + PAD_L)}] + bv);
+            out[ob + {({y} * W + {x})}] = epilogue(acc{c}[{({y} * W + {x})}] + bv);
             //#end
             //#end
         }

@@ -611,7 +611,8 @@ fn input_gradient_paths_agree_with_the_reference() {
             if subgroups {
                 paths.extend([InputGradPath::Narrow, InputGradPath::Planes]);
             }
-            // The whole-plane kernel takes 8 channels a lane in runs on the row windows.
+            // The whole-plane kernel takes up to 4 times the channels a lane in runs on the row
+            // windows (cases 5, 7 and 9: 1 -> 4, 2 -> 8, 4 -> 8, with a partial last group).
             let long_run = [(InputGradPath::Planes, true)];
             let runs = paths
                 .into_iter()

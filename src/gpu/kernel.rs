@@ -93,6 +93,8 @@ fn include(body: &'static str, out: &mut Vec<&'static str>) {
 /// spliced constants) by repeating the body with `{VAR}` replaced by 0..COUNT. Register tiles
 /// are written this way because shader compilers (llvmpipe's among them) keep indexed local
 /// arrays in memory unless every index is a constant, which loops do not guarantee.
+/// `//#when A OP B` ... `//#end` keeps its body only where the comparison of two integer
+/// expressions holds (`holds`), which lets a gather unroll only the terms that exist.
 /// `//#if NAME VALUE` ... `//#end` keeps its body only where the spliced constant NAME is
 /// VALUE: code the driver should never see (the epilogue's other activations, inlined at every
 /// store of a register tile, took llvmpipe seconds to compile and drop). Then every `{(EXPR)}`
@@ -113,16 +115,17 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
         let mut i = 0;
         while i < lines.len() {
             let t = lines[i].trim();
+            let when = t.strip_prefix("//#when ");
             let (unroll, cond) = (t.strip_prefix("//#unroll "), t.strip_prefix("//#if "));
-            if let Some(rest) = unroll.or(cond) {
-                let mut it = rest.split_whitespace();
-                let var = it.next().expect("unroll variable or condition constant");
-                let value = count(it.next().expect("unroll count or condition value"), consts);
+            if let Some(rest) = unroll.or(cond).or(when) {
                 // Find the matching //#end.
                 let (mut depth, mut j) = (1, i + 1);
                 while depth > 0 {
                     let tj = lines[j].trim();
-                    if tj.starts_with("//#unroll ") || tj.starts_with("//#if ") {
+                    if ["//#unroll ", "//#if ", "//#when "]
+                        .iter()
+                        .any(|d| tj.starts_with(d))
+                    {
                         depth += 1;
                     } else if tj == "//#end" {
                         depth -= 1;
@@ -130,6 +133,16 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
                     j += 1;
                 }
                 let body = &lines[i + 1..j - 1];
+                if when.is_some() {
+                    if holds(rest, consts) {
+                        expand(body, consts, out);
+                    }
+                    i = j;
+                    continue;
+                }
+                let mut it = rest.split_whitespace();
+                let var = it.next().expect("unroll variable or condition constant");
+                let value = count(it.next().expect("unroll count or condition value"), consts);
                 if cond.is_some() {
                     if count(var, consts) == value {
                         expand(body, consts, out);
@@ -158,6 +171,33 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
     expand(&lines, consts, &mut out);
     let out: Vec<String> = out.iter().map(|l| fold_indices(l, consts)).collect();
     out.join("\n") + "\n"
+}
+
+/// Whether the condition of a `//#when A OP B` line holds: A and B integer expressions as in
+/// `{(EXPR)}` (after the enclosing unrolls' substitutions), OP one of `== != <= >= < >`.
+fn holds(cond: &str, consts: &[(&'static str, u32)]) -> bool {
+    let ops = ["==", "!=", "<=", ">=", "<", ">"];
+    let (at, op) = ops
+        .iter()
+        .filter_map(|op| cond.find(op).map(|at| (at, *op)))
+        .min_by_key(|(at, op)| (*at, std::cmp::Reverse(op.len())))
+        .unwrap_or_else(|| panic!("no comparison in //#when {cond}"));
+    let eval = |expr: &str| {
+        let toks = tokens(expr);
+        let mut pos = 0;
+        let v = sum(&toks, &mut pos, consts, expr);
+        assert!(pos == toks.len(), "bad expression in //#when {cond}");
+        v
+    };
+    let (a, b) = (eval(&cond[..at]), eval(&cond[at + op.len()..]));
+    match op {
+        "==" => a == b,
+        "!=" => a != b,
+        "<=" => a <= b,
+        ">=" => a >= b,
+        "<" => a < b,
+        _ => a > b,
+    }
 }
 
 /// Replaces each `{(EXPR)}` in `line` by its value as a WGSL `u32` literal: EXPR is integer
@@ -364,6 +404,16 @@ mod tests {
         assert_eq!(
             unroll(src, &[("FW", 11)]),
             "acc[11u] = v[0u];\nacc[22u] = v[1u];\n"
+        );
+    }
+
+    #[test]
+    fn when_keeps_bodies_whose_comparison_holds() {
+        let src = "//#unroll y 4\n//#when ({y} - 1) % S == 0\n//#when {y} - 1 >= 0\nk{y}\n//#end\n//#end\n//#when {y} < 2\nlow{y}\n//#end\n//#end";
+        assert_eq!(unroll(src, &[("S", 2)]), "low0\nk1\nlow1\nk3\n");
+        assert_eq!(
+            unroll("//#when 3 != 3\nx\n//#end\n//#when 2 <= 2\ny\n//#end", &[]),
+            "y\n"
         );
     }
 

@@ -1,6 +1,6 @@
 //! The input-gradient primitive for small planes on `shaders/conv_planes.wgsl`: each lane holds
-//! whole dx planes (uncropped) and scatters each dy value into the pixels it reaches (G's first
-//! layer, D's last conv).
+//! whole dx planes and gathers into each pixel the taps that reach it (G's first two layers,
+//! D's last two convs' dx).
 
 use super::{Geometry, SpecGrid};
 use crate::error::Error;
@@ -9,31 +9,28 @@ use crate::Result;
 
 /// Accumulators a lane may hold (CT x H x W), and dy values it loads per output channel.
 /// Where the run has chosen the row windows (a long run, which pays their longer compile
-/// anyway) the lane takes up to 512: 8 channels of G's first layer, 0.74 and 0.85 of the
-/// time of 4 on lavapipe, but its kernel takes longer to compile, and the tests and short runs
-/// start many processes (BENCHMARKS.md).
+/// anyway) the lane takes up to 1,024: 4 channels of the 16 x 16 layers, 0.81 of the time of
+/// 2 on lavapipe, but about 10 s longer to compile where llvmpipe's shader cache is cold, and
+/// the tests and short runs start many processes (BENCHMARKS.md).
 const MAX_ACC: usize = 256;
-const MAX_ACC_LONG_RUN: usize = 512;
+const MAX_ACC_LONG_RUN: usize = 1024;
 const MAX_DY: usize = 64;
 
-/// The full transposed conv's plane (FH, FW) that holds every tap of every dy pixel, where dx
-/// is a crop of it (every dx pixel inside: the conv's top and left padding at most the border)
-/// and it fits a lane.
-fn full_plane(g: &Geometry) -> Option<(usize, usize)> {
+/// Whether every dx pixel lies inside the full transposed conv's plane (the conv's top and
+/// left padding at most its border) and the dy plane fits a lane.
+fn fits(g: &Geometry) -> bool {
     let s = g.opts.stride;
     let (pt, pl) = (g.opts.padding[0], g.opts.padding[2]);
     if s == 0 || g.oh == 0 || g.ow == 0 || g.oh * g.ow > MAX_DY {
-        return None;
+        return false;
     }
     let (fh, fw) = ((g.oh - 1) * s + g.kh, (g.ow - 1) * s + g.kw);
-    (fh >= pt + g.h && fw >= pl + g.w && fh * fw <= MAX_ACC_LONG_RUN).then_some((fh, fw))
+    fh >= pt + g.h && fw >= pl + g.w
 }
 
-/// (FH, FW, CT): the full plane and the channels a lane, the most of 8, 4, 2, 1 whose planes
-/// fit the accumulators allowed.
-fn tile(gpu: &Gpu, g: &Geometry) -> Option<(usize, usize, usize)> {
-    let (fh, fw) = full_plane(g)?;
-    if g.cin == 0 || g.cout == 0 {
+/// The channels a lane: the most of 8, 4, 2, 1 whose dx planes fit the accumulators allowed.
+fn tile(gpu: &Gpu, g: &Geometry) -> Option<usize> {
+    if !fits(g) || g.cin == 0 || g.cout == 0 {
         return None;
     }
     let max_acc = if gpu.row_windows() {
@@ -41,8 +38,7 @@ fn tile(gpu: &Gpu, g: &Geometry) -> Option<(usize, usize, usize)> {
     } else {
         MAX_ACC
     };
-    let ct = [8, 4, 2, 1].into_iter().find(|c| c * fh * fw <= max_acc)?;
-    Some((fh, fw, ct))
+    [8, 4, 2, 1].into_iter().find(|c| c * g.h * g.w <= max_acc)
 }
 
 /// A lane an image and `ct` channels.
@@ -56,7 +52,7 @@ fn grid(gpu: &Gpu, g: &Geometry, sg: usize, ct: usize) -> Result<[u32; 3]> {
 /// The kernel and grid for `g`'s input gradient, where it applies (subgroup adapters).
 pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     let sg = gpu.subgroup_size()? as usize;
-    let (fh, fw, ct) = tile(gpu, g)?;
+    let ct = tile(gpu, g)?;
     let grid = grid(gpu, g, sg, ct);
     let spec = KernelSpec::new("conv_planes", "conv2d_input_grad")
         .with("ACT", 0)
@@ -68,8 +64,6 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
         .with("OH", g.oh as u32)
         .with("OW", g.ow as u32)
         .with("OHW", (g.oh * g.ow) as u32)
-        .with("FH", fh as u32)
-        .with("FW", fw as u32)
         .with("PAD_T", g.opts.padding[0] as u32)
         .with("PAD_L", g.opts.padding[2] as u32)
         .with("H", g.h as u32)
@@ -80,25 +74,24 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
 
 /// Whether `InputGradPath::Auto` takes this kernel for `g`: where it applies and its grid
 /// fits, on CPU adapters (a lane per image and 4 channels is 8,192 lanes for G's first layer at
-/// batch 128, too few for a GPU; GPUs keep col2im until the kernel is measured on one). One
-/// channel a lane (the 19 x 19 planes of the 16 x 16 layers, in runs on the row windows) was
-/// expected to feed too few multiply-adds per load, but took 0.65 to 0.71 of the row windows'
-/// time there on lavapipe (BENCHMARKS.md). No kernel spec is built here: this runs at every
+/// batch 128, too few for a GPU; GPUs keep col2im until the kernel is measured on one). At the
+/// 16 x 16 layers even the scatter form at one channel a lane took 0.65 to 0.71 of the row
+/// windows' time on lavapipe (BENCHMARKS.md). No kernel spec is built here: this runs at every
 /// input-gradient dispatch.
 pub(super) fn chosen(gpu: &Gpu, g: &Geometry) -> bool {
     let Some(sg) = gpu.subgroup_size() else {
         return false;
     };
     gpu.info().device_type == wgpu::DeviceType::Cpu
-        && tile(gpu, g).is_some_and(|(_, _, ct)| grid(gpu, g, sg as usize, ct).is_ok())
+        && tile(gpu, g).is_some_and(|ct| grid(gpu, g, sg as usize, ct).is_ok())
 }
 
 /// The error for the planes path asked of a geometry it cannot serve.
 pub(super) fn refused(g: &Geometry) -> Error {
     Error::Shape(format!(
         "no whole-plane input-gradient kernel for a {}x{}x{} dx from a {}x{} dy (it needs \
-         subgroups, every dx pixel inside the full transposed conv's plane, and that plane at \
-         most {MAX_ACC} pixels, {MAX_ACC_LONG_RUN} in a run on the row windows)",
+         subgroups, every dx pixel inside the full transposed conv's plane, at most {MAX_DY} dy \
+         pixels and {MAX_ACC} dx pixels, {MAX_ACC_LONG_RUN} in a run on the row windows)",
         g.cin, g.h, g.w, g.oh, g.ow
     ))
 }
