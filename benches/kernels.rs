@@ -248,7 +248,8 @@ fn bench_conv(c: &mut Criterion) {
                     bench_op(&mut group, &gpu, &format!("{pass}_b{b}_{name}{tag}"), twin);
                 }
             }
-            if let Some(wp) = wp.filter(|_| suffix != "_flat" || dense) {
+            // The weight gradient's flat twin where the row windows replace it too.
+            if let Some(wp) = wp.filter(|_| suffix != "_flat" || dense || gpu.row_windows()) {
                 bench_op(
                     &mut group,
                     &gpu,

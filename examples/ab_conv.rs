@@ -25,7 +25,17 @@ fn main() {
     let gpu = Gpu::new(&AdapterRequest::default()).unwrap();
     gpu.set_row_windows(true);
     gpu.set_profiling(true);
+    // Every variable some setting names; a setting that does not name one removes it.
+    let names: Vec<String> = settings
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+        .collect();
     let apply = |s: &str| {
+        for k in &names {
+            // SAFETY: as below.
+            unsafe { std::env::remove_var(k) };
+        }
         for kv in s.split(',').filter(|kv| kv.contains('=')) {
             let (k, v) = kv.split_once('=').unwrap();
             if k == "DCGAN_WGRAD_KU" {

@@ -835,6 +835,78 @@ fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
     }
 }
 
+/// The row-window weight gradient (whole kernel rows a lane, output columns in blocks of 4 or
+/// 2) against the f64 definition and bit for bit against the register kernel: stride 1, 2 and
+/// 3, blocks of 4 and of 2, a kernel row count that leaves lanes idle, more output channels
+/// than a row tile, reduction splits, taps in the padding; odd widths are refused.
+#[test]
+fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
+    use dcgan::ops::conv::{weight_grad_with, WeightGradPath};
+    let gpu = gpu_with_subgroups("the row-window weight gradient");
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 5] = [
+        // k5 s2 "same": output 5 x 4 (one block a row), 3 x 5 = 15 kernel rows
+        (
+            [3, 3, 10, 8],
+            [7, 3, 5, 5],
+            Conv2dOptions::same(10, 8, 5, 2),
+        ),
+        // stride 1, asymmetric padding, output 8 x 10 (blocks of 2), 70 output channels
+        (
+            [5, 6, 9, 10],
+            [70, 6, 3, 4],
+            Conv2dOptions::new(1, [1, 0, 2, 1]),
+        ),
+        // stride 3, kernel 4 x 3, output 4 x 4
+        (
+            [2, 4, 11, 11],
+            [3, 4, 4, 3],
+            Conv2dOptions::new(3, [2, 1, 0, 2]),
+        ),
+        // output 8 x 16 (four blocks a row), 13 images
+        (
+            [13, 9, 16, 32],
+            [11, 9, 5, 5],
+            Conv2dOptions::same(16, 32, 5, 2),
+        ),
+        // odd output width: refused
+        ([2, 3, 9, 9], [4, 3, 3, 3], Conv2dOptions::valid(1)),
+    ];
+    for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
+        let (g, x, dy, want) = weight_grad_inputs(xs, ws, opts, 290 + i as u64);
+        let run = |path| {
+            weight_grad_with(
+                &tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]),
+                &tensor(&gpu, &x, &xs),
+                &g,
+                path,
+            )
+        };
+        let rows = run(WeightGradPath::RowWindows);
+        if i == 4 {
+            let e = rows
+                .err()
+                .unwrap_or_else(|| panic!("case {i}: not refused"));
+            assert!(e.to_string().contains("row-window weight gradient"), "{e}");
+            continue;
+        }
+        assert!(
+            g.ow % 2 == 0 && (i != 1 || g.ow % 4 == 2),
+            "case {i}: {g:?}"
+        );
+        let rows = rows.unwrap().to_vec().unwrap();
+        assert_close(&format!("case {i}, row windows"), &rows, &want, ATOL, RTOL);
+        let flat = run(WeightGradPath::Registers).unwrap().to_vec().unwrap();
+        let same = rows
+            .iter()
+            .zip(&flat)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "case {i}: row windows differ from the register kernel"
+        );
+    }
+}
+
 /// The row-window kernels (each lane's pixels a block of one image, taps sharing loaded
 /// inputs) against the f64 definition and bit for bit against the flat register kernels,
 /// which add the same products in the same order: blocks of one row and of several rows,

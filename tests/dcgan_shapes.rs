@@ -106,24 +106,27 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
             &to64(&results[0][k]),
         );
     }
-    // The row-window kernels (opt-in, subgroup adapters) wherever the layer's shape allows
+    // The row-window kernels (long runs, subgroup adapters) wherever the layer's shape allows
     // them: the same products in the same order as the flat register kernels, so equal to
     // them bit for bit.
     if gpu.subgroup_size().is_some() {
         let rows = [
             forward_with(&xt, &wt, None, None, g, ForwardPath::RowWindows),
             input_grad_with(&dyt, &wt, None, None, g, InputGradPath::RowWindows),
+            weight_grad_with(&dyt, &xt, g, WeightGradPath::RowWindows),
         ];
         let flat = [
             forward_with(&xt, &wt, None, None, g, ForwardPath::Registers),
             input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Direct),
+            weight_grad_with(&dyt, &xt, g, WeightGradPath::Registers),
         ];
         for (k, (got, flat)) in rows.into_iter().zip(flat).enumerate() {
-            let prim = ["forward", "input_grad"][k];
-            // 4 x 4 -> 1 (D's logit) has no block of 4 pixels; every other layer has one.
+            let prim = ["forward", "input_grad", "weight_grad"][k];
+            // 4 x 4 -> 1 (D's logit) has no block of 4 pixels nor an even output width; every
+            // other layer has both.
             let Ok(got) = got else {
                 assert!(
-                    g.oh * g.ow == 1 && k == 0,
+                    g.oh * g.ow == 1 && k != 1,
                     "{name} {prim}: no row-window kernel"
                 );
                 continue;

@@ -56,6 +56,7 @@ fn source(file: &str) -> &'static str {
         "gemm" => include_str!("../../shaders/gemm.wgsl"),
         "conv" => include_str!("../../shaders/conv.wgsl"),
         "conv_weight_grad" => include_str!("../../shaders/conv_weight_grad.wgsl"),
+        "conv_weight_grad_rows" => include_str!("../../shaders/conv_weight_grad_rows.wgsl"),
         "conv_portable" => include_str!("../../shaders/conv_portable.wgsl"),
         "conv_tiled" => include_str!("../../shaders/conv_tiled.wgsl"),
         "conv_rows" => include_str!("../../shaders/conv_rows.wgsl"),
