@@ -6,16 +6,9 @@
 //! first's. Row windows are on unless a setting turns them off.
 //! `cargo run --release --example ab_conv -- forward|input_grad|weight_grad ROUNDS SETTING...`
 //! (`SHAPES=32,16` picks D's layers by input size).
+use dcgan::nn::init::InitRng;
 use dcgan::ops::conv::{self, Conv2dOptions, Geometry};
-use dcgan::{AdapterRequest, Gpu, Tensor};
-
-fn filled(gpu: &Gpu, shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n)
-        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
-        .collect();
-    Tensor::from_slice(gpu, &data, shape).unwrap()
-}
+use dcgan::{AdapterRequest, Gpu};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -56,9 +49,12 @@ fn main() {
             continue;
         }
         let g = Geometry::conv(&[128, cin, n, n], &[cout, cin, 5, 5], same(n)).unwrap();
-        let x = filled(&gpu, &[g.batch, g.cin, g.h, g.w]);
-        let w = filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]);
-        let dy = filled(&gpu, &[g.batch, g.cout, g.oh, g.ow]);
+        // Values of the scale of a DCGAN's (Glorot bounds); the timing does not depend on them.
+        let mut rng = InitRng::new(n as u64);
+        let mut random = |shape: &[usize]| rng.glorot(&gpu, shape, cin * 25, cout * 25).unwrap();
+        let x = random(&[g.batch, g.cin, g.h, g.w]);
+        let w = random(&[g.cout, g.cin, g.kh, g.kw]);
+        let dy = random(&[g.batch, g.cout, g.oh, g.ow]);
         let run = || match pass.as_str() {
             "forward" => conv::forward(&x, &w, None, &g).unwrap(),
             "input_grad" => conv::input_grad(&dy, &w, None, &g).unwrap(),
