@@ -798,10 +798,10 @@ fn weight_gradient_paths_agree_with_the_reference() {
     }
 }
 
-/// The subgroup weight gradient with several output columns a loop iteration
-/// (`Gpu::weight_grad_unroll`): the same sums in the same order, so bit for bit the one-column
-/// kernel's, including rows whose width is no multiple of the step (the masked tail) and rows
-/// of one pixel.
+/// The subgroup weight gradient with several reduction steps (image, output pixel) a loop
+/// iteration (`Gpu::weight_grad_unroll`): the same sums in the same order, so bit for bit the
+/// one-step kernel's, including steps that cross rows and images, reduction splits whose
+/// length is no multiple of the step (the masked tail) and outputs of one pixel.
 #[test]
 fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
     use dcgan::ops::conv::{weight_grad_with, WeightGradPath};

@@ -139,7 +139,7 @@ enum Plan {
         tm: u32,
         tn: u32,
         tn_rows: u32,
-        /// Output columns a loop iteration in the weight gradient (`Gpu::weight_grad_unroll`).
+        /// Reduction steps a loop iteration in the weight gradient (`Gpu::weight_grad_unroll`).
         ku: u32,
     },
     /// `conv_portable.wgsl`, for adapters without subgroups.
