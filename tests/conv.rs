@@ -837,8 +837,9 @@ fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
 
 /// The row-window weight gradient (whole kernel rows a lane, output columns in blocks of 4 or
 /// 2) against the f64 definition and bit for bit against the register kernel: stride 1, 2 and
-/// 3, blocks of 4 and of 2, a kernel row count that leaves lanes idle, more output channels
-/// than a row tile, reduction splits, taps in the padding; odd widths are refused.
+/// 3, blocks of 4 and of 2, lanes of 2 and 3 kernel rows (`dcgan_shapes` has 4), kernel row
+/// counts that leave lanes idle, more output channels than a row tile, reduction splits, taps
+/// in the padding; odd widths are refused.
 #[test]
 fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
     use dcgan::ops::conv::{weight_grad_with, WeightGradPath};

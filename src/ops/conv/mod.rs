@@ -825,16 +825,20 @@ fn input_grad_col2im(
 }
 
 /// The row-window weight gradient's kernel and grid for `g`, where it applies: subgroups, and
-/// output rows that divide into blocks of 4 (or 2) columns. A lane takes 4 kernel rows (0.95
-/// of the time of 3 on lavapipe); 8-column blocks gained 6 to 8% more at the wider layers, not
-/// worth a second module per layer width.
+/// output rows that divide into blocks of 4 (or 2) columns. A lane takes up to 4 kernel rows
+/// (0.95 of the time of 3 on lavapipe), fewer where that would leave lanes of the last
+/// workgroup idle: 2 at the 3-channel layers (15 kernel rows), where 4 took 1.43 times the flat
+/// kernel's time. 8-column blocks gained 6 to 8% more at the wider layers, not worth a second
+/// module per layer width.
 fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
-    const R: usize = 4;
+    const R_MAX: usize = 4;
     let Plan::Subgroup { sg, tm, .. } = Plan::new(gpu, g.cout) else {
         return None;
     };
     let bx = [4, 2].into_iter().find(|b| g.ow.is_multiple_of(*b))?;
-    let (r, s) = (R, g.opts.stride);
+    let nkr = g.cin * g.kh;
+    let lanes = nkr.div_ceil(sg as usize * R_MAX) * sg as usize;
+    let (r, s) = (nkr.div_ceil(lanes.max(1)).max(1), g.opts.stride);
     let spec = crate::gpu::KernelSpec::new("conv_weight_grad_rows", "conv2d_weight_grad")
         .with("SG", sg)
         .with("TM", tm)
@@ -846,7 +850,7 @@ fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGr
         .with("FSPAN", ((bx - 1) * s + g.kw) as u32);
     let grid = super::grid_2d(
         gpu,
-        (g.cin * g.kh).div_ceil(sg as usize * r),
+        nkr.div_ceil(sg as usize * r),
         g.cout.div_ceil(tm as usize),
         || {
             format!(
