@@ -40,8 +40,8 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     // One loop over the reduction steps k = (image, output row, output column), KU steps an
     // iteration, each accumulator taking its KU multiply-adds in a row (as gemm.wgsl: on
     // llvmpipe the tile lives in stack slots). One loop, not one per image, row and column:
-    // llvmpipe ran the nested form at 0.6 to 0.85 of this one's speed (BENCHMARKS "The weight
-    // gradient in one loop"). Steps past the split's end load a clamped index and count 0; the
+    // llvmpipe ran the nested form at 0.5 to 0.85 of this one's speed (BENCHMARKS "One loop over
+    // the reduction"). Steps past the split's end load a clamped index and count 0; the
     // sums keep their order at any KU. KU: Gpu::weight_grad_unroll.
     let k_end = min((wid.z + 1u) * p.split, p.batch) * ohw;
     for (var k = wid.z * p.split * ohw; k < k_end; k += KU) {

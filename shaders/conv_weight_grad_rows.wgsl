@@ -48,6 +48,9 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
         let xn = i32(n * p.cin * hw);
         let ix0 = i32(ox0 * S) - i32(p.pad_l);
         let iy0 = i32(oy * S);
+        //#unroll f FSPAN
+        let xin{f} = ix0 + {f}i >= 0 && ix0 + {f}i < i32(p.w);
+        //#end
         //#unroll r R
         var v{r} = array<f32, FSPAN>();
         {
@@ -55,8 +58,7 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
             let yin = y >= 0 && y < i32(p.h);
             let rb = xn + xo{r} + y * i32(p.w) + ix0;
             //#unroll f FSPAN
-            let in{f} = yin && ix0 + {f}i >= 0 && ix0 + {f}i < i32(p.w);
-            v{r}[{f}] = select(0.0, b[select(0, rb + {f}i, in{f})], in{f});
+            v{r}[{f}] = select(0.0, b[select(0, rb + {f}i, yin && xin{f})], yin && xin{f});
             //#end
         }
         //#end

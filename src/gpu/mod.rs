@@ -363,8 +363,8 @@ impl Gpu {
     /// Reduction steps (image, output pixel) a loop iteration of the subgroup weight-gradient
     /// kernel, each accumulator taking them in a row; the sums keep their order, so every
     /// setting gives the same result bit for bit. 4 on CPU adapters, 1 on GPUs, unless
-    /// `DCGAN_WGRAD_KU` (1 to 16) says otherwise (BENCHMARKS.md "The weight gradient in one
-    /// loop").
+    /// `DCGAN_WGRAD_KU` (1 to 16) says otherwise (BENCHMARKS.md "One loop over the
+    /// reduction").
     pub fn set_weight_grad_unroll(&self, ku: u32) {
         self.0
             .weight_grad_unroll

@@ -881,15 +881,20 @@ pub fn weight_grad_with(
     let shape = [g.cout, g.cin, g.kh, g.kw];
     let cols = g.cin * g.kh * g.kw;
     let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x]);
+    // Auto takes the row windows in runs on them (long runs, on CPU adapters): 0.74 to 0.84 of
+    // the flat kernel's time on lavapipe, but a module that parses in twice the time.
+    let rows = match path {
+        WeightGradPath::RowWindows => weight_grad_rows(gpu, g),
+        WeightGradPath::Auto if gpu.row_windows() && !fits_dense && !tiled_requested() => {
+            weight_grad_rows(gpu, g)
+        }
+        _ => None,
+    };
     let path = match path {
         WeightGradPath::Auto if fits_dense => WeightGradPath::Dense,
         WeightGradPath::Dense if !fits_dense => return Err(dense::refused(g, "weight gradient")),
         WeightGradPath::Auto if tiled_requested() => WeightGradPath::SharedTiles,
-        // In runs on the row windows (long runs, on CPU adapters): 0.74 to 0.84 of the flat
-        // kernel's time on lavapipe, but a module that parses in twice the time.
-        WeightGradPath::Auto if gpu.row_windows() && weight_grad_rows(gpu, g).is_some() => {
-            WeightGradPath::RowWindows
-        }
+        WeightGradPath::Auto if rows.is_some() => WeightGradPath::RowWindows,
         WeightGradPath::Auto => WeightGradPath::Registers,
         p => p,
     };
@@ -897,7 +902,7 @@ pub fn weight_grad_with(
         return dense::weight_grad(&g.params(), g, dy, x);
     }
     let (spec, mut grid, split_batch) = if path == WeightGradPath::RowWindows {
-        let (spec, grid) = weight_grad_rows(gpu, g).ok_or_else(|| {
+        let (spec, grid) = rows.ok_or_else(|| {
             Error::Shape(format!(
                 "no row-window weight gradient for a {}x{}x{} output (it needs subgroups and \
                  an even output width)",
