@@ -21,7 +21,7 @@ struct Params {
     cs_n: u32,  // col2im: strides of the GEMM result per image, tap and output pixel
     cs_t: u32,
     cs_p: u32,
-    _pad: u32,
+    phase_x: u32, // conv_rows input_grad: this dispatch's x stride phase
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

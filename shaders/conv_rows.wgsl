@@ -8,7 +8,8 @@
 // storage-buffer load is a loop over the lanes with bounds checks, so loads, not
 // multiply-adds, set the speed there (BENCHMARKS.md "What limits lavapipe").
 // Compile-time: SG lanes, TM rows (TMS = TM / SG a lane), BX, BY (TN = BX * BY), stride S,
-// kernel width KW, and for input_grad TX = ceil(KW / S) taps a phase can have in x.
+// kernel width KW, and for input_grad TX, the taps in x of the dispatch's stride phase (at
+// least 1).
 // FSPAN = (BX - 1) * S + KW (forward) and DSPAN = BX + TX - 1 (input_grad) input values a
 // block row (both spliced in, since the module holds both entry points).
 // The host picks this file only when BX divides the output width and BY its height (for
@@ -117,17 +118,17 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     //#end
 }
 
-// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w]. Grid z is the stride phase
-// (ph_y, ph_x) as in conv.wgsl; every phase has (h / S) x (w / S) pixels here. For the taps of
-// a phase, pixel qx reads dy column qx + dxo0 - tx at its tx-th tap, so the BX pixels of a
-// block row read BX + TX - 1 consecutive columns in all.
+// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w]. A dispatch is one x stride
+// phase (p.phase_x), whose taps in x are the TX it was built with, and grid z its y phases;
+// every phase has (h / S) x (w / S) pixels here. For the taps of a phase, pixel qx reads dy
+// column qx + dxo0 - tx at its tx-th tap, so the BX pixels of a block row read BX + TX - 1
+// consecutive columns in all.
 @compute @workgroup_size(SG)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let phase = stride_phase(wid.z);
-    let ph_y = phase.x;
-    let ph_x = phase.y;
+    let ph_y = wid.z;
+    let ph_x = p.phase_x;
     let blk_raw = wid.x * SG + lid.x;
-    let blk = lane_block(phase.z, phase.w, blk_raw);
+    let blk = lane_block(p.h / S, p.w / S, blk_raw);
     let n = blk.x;
     let qy0 = blk.y;
     let qx0 = blk.z;
@@ -182,10 +183,9 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         }
         //#end
         // Accumulator-major, as in the forward: each accumulator takes the TX taps in a row.
-        // A phase short of taps (only the last can be missing: kx0 + tx * S < KW for
-        // tx < TX - 1) multiplies by a zero weight there, which adds +0 to a sum that is
-        // never -0: the flat kernel's result bit for bit (dy finite), for 1.2 times the multiply-adds
-        // at 5 x 5, stride 2, and a third of the accumulator traffic.
+        // TX is this phase's own count, so every tap is real, except in a phase with no tap
+        // in x at all (S > KW), whose one tap is masked to a zero weight: that adds +0 to a
+        // sum that is never -0, the flat kernel's result bit for bit (dy finite).
         //#unroll s TMS
         //#unroll l SG
         //#unroll tx TX

@@ -102,7 +102,9 @@ struct Params {
     cs_n: u32,
     cs_t: u32,
     cs_p: u32,
-    _pad: u32,
+    /// `conv_rows.wgsl`'s input gradient: the x stride phase of this dispatch (each has its
+    /// own tap count, spliced in as TX).
+    phase_x: u32,
 }
 
 /// The shader's epilogue code and slope for an activation fused into a forward primitive.
@@ -220,7 +222,9 @@ impl Plan {
 
     /// `conv_rows.wgsl`'s spec and grid for a GEMM of `rows` channels over the `oh` x `ow`
     /// pixels of each image (the output, or one stride phase of the input), when the subgroup
-    /// tile's TN pixels can be laid out as a BY x BX block of that grid.
+    /// tile's TN pixels can be laid out as a BY x BX block of that grid. `tx`: the input
+    /// gradient's taps a kernel row in x for the stride phase of the dispatch (the forward
+    /// passes ceil(KW / S), which its code does not use, so that both share one module).
     fn rows_spec(
         &self,
         gpu: &crate::gpu::Gpu,
@@ -228,6 +232,7 @@ impl Plan {
         rows: usize,
         (oh, ow): (usize, usize),
         g: &Geometry,
+        tx: u32,
     ) -> Option<Result<(crate::gpu::KernelSpec, [u32; 3])>> {
         let Plan::Subgroup {
             sg,
@@ -246,7 +251,6 @@ impl Plan {
             .take_while(|t| *t >= floor)
             .find_map(|t| Some((t, row_blocks(t, oh, ow)?)))?;
         let (s, kw) = (g.opts.stride as u32, g.kw as u32);
-        let tx = kw.div_ceil(s);
         let spec = crate::gpu::KernelSpec::new("conv_rows", entry)
             .with("ACT", 0)
             .with("SG", sg)
@@ -485,17 +489,37 @@ type SpecGrid = (crate::gpu::KernelSpec, [u32; 3]);
 
 /// Primitive 1 on `conv_rows.wgsl`, where the plan and the output's shape allow it.
 fn forward_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
-    plan.rows_spec(gpu, "conv2d_forward", g.cout, (g.oh, g.ow), g)
+    let tx = g.kw.div_ceil(g.opts.stride) as u32;
+    plan.rows_spec(gpu, "conv2d_forward", g.cout, (g.oh, g.ow), g, tx)
 }
 
 /// Primitive 2 on `conv_rows.wgsl`, where the plan allows it and every stride phase has the
-/// same, block-divisible shape (h and w multiples of the stride).
-fn input_grad_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
+/// same, block-divisible shape (h and w multiples of the stride): a spec, grid and x phase per
+/// dispatch, one dispatch for each x stride phase (grid z its y phases), each built for its
+/// own taps in x so that no lane multiplies by a zero weight where a phase has fewer taps
+/// than another (at 5 x 5, stride 2: 3 and 2; one kernel for all took 1.2 times the
+/// multiply-adds, BENCHMARKS "Exact taps").
+fn input_grad_rows(
+    gpu: &crate::gpu::Gpu,
+    plan: &Plan,
+    g: &Geometry,
+) -> Option<Result<Vec<(SpecGrid, u32)>>> {
     let s = g.opts.stride;
     if !g.h.is_multiple_of(s) || !g.w.is_multiple_of(s) {
         return None;
     }
-    plan.rows_spec(gpu, "conv2d_input_grad", g.cin, (g.h / s, g.w / s), g)
+    let phases = (0..s.min(g.w)).map(|ph_x| {
+        let kx0 = (ph_x + g.opts.padding[2]) % s;
+        // A phase with no tap in x (stride above the kernel width) keeps one, masked to 0.
+        let taps = g.kw.saturating_sub(kx0).div_ceil(s).max(1) as u32;
+        let spec = plan.rows_spec(gpu, "conv2d_input_grad", g.cin, (g.h / s, g.w / s), g, taps)?;
+        Some(spec.map(|(spec, mut grid)| {
+            grid[2] = s.min(g.h) as u32;
+            ((spec, grid), ph_x as u32)
+        }))
+    });
+    let phases = phases.collect::<Option<Vec<Result<_>>>>()?;
+    Some(phases.into_iter().collect())
 }
 
 /// Whether `ForwardPath::Auto` and `InputGradPath::Auto` pick the row-window kernels for
@@ -611,7 +635,21 @@ fn dispatch_with_epilogue(
     out: &Tensor,
     grid: [u32; 3],
 ) -> Result<()> {
-    let p = g.epilogue_params(bias, act)?;
+    dispatch_params(spec, g.epilogue_params(bias, act)?, a, b, bias, out, grid);
+    Ok(())
+}
+
+/// Records one conv-family dispatch with its parameter block `p` (the activation in
+/// `p.act`).
+fn dispatch_params(
+    spec: crate::gpu::KernelSpec,
+    p: Params,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    out: &Tensor,
+    grid: [u32; 3],
+) {
     a.gpu().dispatch(
         &spec.with("ACT", p.act),
         bytemuck::bytes_of(&p),
@@ -623,7 +661,6 @@ fn dispatch_with_epilogue(
         ],
         grid,
     );
-    Ok(())
 }
 
 /// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch with
@@ -742,13 +779,20 @@ pub fn input_grad_with(
     let rows = (path == InputGradPath::RowWindows)
         .then(|| input_grad_rows(gpu, &plan, g))
         .flatten();
-    let (spec, mut grid) = match (path, rows) {
-        (InputGradPath::SharedTiles, _) => (
+    if let Some(phases) = rows {
+        let p = g.epilogue_params(bias, act)?;
+        for ((spec, grid), phase_x) in phases? {
+            let p = Params { phase_x, ..p };
+            dispatch_params(spec, p, dy, w, bias, &dx, grid);
+        }
+        return Ok(dx);
+    }
+    let (spec, mut grid) = match path {
+        InputGradPath::SharedTiles => (
             crate::gpu::KernelSpec::new("conv_tiled", "conv2d_input_grad").with("ACT", 0),
             tiled_grid(gpu, g.cin, cols)?,
         ),
-        (_, Some(rows)) => rows?,
-        (InputGradPath::RowWindows, None) if !auto => {
+        InputGradPath::RowWindows if !auto => {
             return Err(Error::Shape(format!(
                 "no row-window kernel for a {}x{} stride-{s} input gradient on this adapter",
                 g.h, g.w
