@@ -2,7 +2,8 @@
 //! to compare ways of feeding the multiply-adds (BENCHMARKS.md, "What limits lavapipe").
 //! `benches/lavapipe_lab/gen_gemm.py KIND TM TN` writes a kernel and prints its grid; then
 //! `cargo run --release --example gemm_lab -- FILE GX GY`. Bindings: 1 A, 2 B, 4 C (f32, row
-//! major). `SMALL=1` binds only the first 64 KiB of A and B (the uniform-buffer variants);
+//! major). `SMALL=1` binds only the first 64 KiB of A and B (the uniform-buffer variants),
+//! `SMALL_A=1` only of A;
 //! `TEX=1` / `TEX=4` bind them as r32float / rgba32float textures; `F16=1` stores A and B as
 //! f16 (row major, the `h8` variant) and checks against the product of the rounded values.
 //! Prints the largest error
@@ -86,6 +87,7 @@ fn main() {
         cache: None,
     });
     let small = std::env::var("SMALL").is_ok();
+    let small_a = std::env::var("SMALL_A").is_ok();
     let tex = std::env::var("TEX").ok();
     let mktex = |d: &[f32]| {
         let (fmt, w) = if tex.as_deref() == Some("4") {
@@ -141,8 +143,8 @@ fn main() {
         })
     } else {
         // SMALL: only the first 64 KiB, the most a lavapipe uniform binding may hold.
-        let operand = |buffer| {
-            if small {
+        let operand = |buffer, is_a: bool| {
+            if small || (small_a && is_a) {
                 wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer,
                     offset: 0,
@@ -158,11 +160,11 @@ fn main() {
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: operand(&ba),
+                    resource: operand(&ba, true),
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
-                    resource: operand(&bb),
+                    resource: operand(&bb, false),
                 },
                 wgpu::BindGroupEntry {
                     binding: 4,

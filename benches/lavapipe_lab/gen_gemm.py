@@ -99,7 +99,7 @@ def scalar_kernel(kind, tm, tn):
 def unrolled_kernel(kind, tm, tn):
     """sgu / aluu: KU steps of k a loop iteration, the multiply-adds ordered accumulator-major."""
     ku = int(os.environ.get("KU", "4"))
-    s = header("ssbo", "ssbo")
+    s = header("ubo" if kind == "ubu" else "ssbo", "ssbo")
     s += f"  let m0 = wid.y * {tm}u;\n  let n0 = (wid.x * {WG}u + lid.x) * {tn}u;\n"
     for i in range(tm):
         for j in range(tn):
@@ -117,7 +117,7 @@ def unrolled_kernel(kind, tm, tn):
                 s += f"    b{u}_{j} = b{u}_{j} * 0.999;\n"
             else:
                 s += f"    let b{u}_{j} = b[(k + {u}u) * N + n0 + {j}u];\n"
-        if kind != "aluu":
+        if kind == "sgu":
             for q in range(tm // WG):
                 s += f"    let av{u}_{q} = a[(m0 + {q * WG}u + lid.x) * N + k + {u}u];\n"
     if os.environ.get("ORDER") == "k":  # k-major, as KU loop iterations would be
@@ -129,7 +129,11 @@ def unrolled_kernel(kind, tm, tn):
     else:
         for i in range(tm):
             for u in range(ku):
-                s += f"    let a{u}_{i} = subgroupBroadcast(av{u}_{i // WG}, {i % WG}u);\n"
+                if kind == "ubu":
+                    s += f"    let ai{u}_{i} = (m0 + {i}u) * 16u + ((k + {u}u) & 15u);\n"
+                    s += f"    let a{u}_{i} = a[ai{u}_{i} >> 2u][ai{u}_{i} & 3u];\n"
+                else:
+                    s += f"    let a{u}_{i} = subgroupBroadcast(av{u}_{i // WG}, {i % WG}u);\n"
             for j in range(tn):
                 for u in range(ku):
                     s += f"    acc{i}_{j} = fma(a{u}_{i}, b{u}_{j}, acc{i}_{j});\n"
@@ -208,13 +212,13 @@ def main():
     kind, tm, tn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     if kind in ("tex4", "ssbo4"):
         src, grid = vec4_kernel(kind, tm, tn)
-    elif kind in ("sgu", "aluu"):
+    elif kind in ("sgu", "aluu", "ubu"):
         src, grid = unrolled_kernel(kind, tm, tn)
     elif kind == "h8":
         src, grid = f16_kernel(tm, tn)
     else:
         src, grid = scalar_kernel(kind, tm, tn)
-    name = f"{kind}_{tm}x{tn}.wgsl" if kind not in ("sgu", "aluu") else f"{kind}{os.environ.get('KU', '4')}{os.environ.get('ORDER', '')}_{tm}x{tn}.wgsl"
+    name = f"{kind}_{tm}x{tn}.wgsl" if kind not in ("sgu", "aluu", "ubu") else f"{kind}{os.environ.get('KU', '4')}{os.environ.get('ORDER', '')}_{tm}x{tn}.wgsl"
     with open(name, "w") as f:
         f.write(src)
     print(name, grid[0], grid[1])
