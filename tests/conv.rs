@@ -908,6 +908,65 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
     }
 }
 
+/// The row-window input gradient multiplies by no zero weight: each x stride phase is a
+/// dispatch of its own, built for that phase's taps in x, so the phases' taps add up to the
+/// kernel width (a phase with none, stride above the kernel width, keeps one masked tap).
+#[test]
+fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
+    use dcgan::ops::conv::{input_grad_row_taps, input_grad_with, Geometry, InputGradPath};
+    let gpu = gpu_with_subgroups("the row-window kernels");
+    // (x, w, options, taps per x phase): 5 x 5 at stride 2 with MATLAB "same" padding (left
+    // 1: phase 0 starts at kx = 1), 3 x 3 at stride 2 (padding 1 likewise), 2 x 2 at stride 3
+    // (phase 2 has none).
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions, &[u32]); 3] = [
+        (
+            [2, 5, 12, 32],
+            [7, 5, 5, 5],
+            Conv2dOptions::same(12, 32, 5, 2),
+            &[2, 3],
+        ),
+        (
+            [1, 4, 8, 8],
+            [3, 4, 3, 3],
+            Conv2dOptions::new(2, [1, 1, 1, 1]),
+            &[1, 2],
+        ),
+        (
+            [2, 3, 12, 12],
+            [4, 3, 2, 2],
+            Conv2dOptions::valid(3),
+            &[1, 1, 1],
+        ),
+    ];
+    for (i, (xs, ws, opts, want)) in cases.into_iter().enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let taps = input_grad_row_taps(&gpu, &g)
+            .unwrap_or_else(|| panic!("case {i}: no row-window kernel"))
+            .unwrap();
+        assert_eq!(taps, want, "case {i}: taps in x per stride phase");
+        let dy = tensor(
+            &gpu,
+            &Rng::new(900 + i as u64).vec(g.batch * g.cout * g.oh * g.ow),
+            &[g.batch, g.cout, g.oh, g.ow],
+        );
+        let w = tensor(
+            &gpu,
+            &Rng::new(950 + i as u64).vec(ws.iter().product()),
+            &ws,
+        );
+        gpu.sync().unwrap();
+        gpu.reset_stats();
+        input_grad_with(&dy, &w, None, None, &g, InputGradPath::RowWindows).unwrap();
+        gpu.sync().unwrap();
+        // Plus the NaN fill of the uninitialised dx where the device poisons new tensors.
+        assert_eq!(
+            gpu.stats().dispatches,
+            want.len() as u64 + u64::from(gpu.poisons_uninit()),
+            "case {i}: one dispatch per x stride phase"
+        );
+    }
+}
+
 /// The row-window kernels (each lane's pixels a block of one image, taps sharing loaded
 /// inputs) against the f64 definition and bit for bit against the flat register kernels,
 /// which add the same products in the same order: blocks of one row and of several rows,

@@ -522,6 +522,18 @@ fn input_grad_rows(
     Some(phases.into_iter().collect())
 }
 
+/// The taps in x that `InputGradPath::RowWindows` builds each of its dispatches for, one per
+/// x stride phase in phase order (tests hold them to the phases' own tap counts); `None`
+/// where the row windows do not apply.
+pub fn input_grad_row_taps(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<Vec<u32>>> {
+    let phases = input_grad_rows(gpu, &Plan::new(gpu, g.cin), g)?;
+    Some(phases.map(|v| {
+        v.iter()
+            .map(|((spec, _), _)| spec.consts.iter().find(|(k, _)| *k == "TX").unwrap().1)
+            .collect()
+    }))
+}
+
 /// Whether `ForwardPath::Auto` and `InputGradPath::Auto` pick the row-window kernels for
 /// this geometry on this adapter (benchmarks compare those against the flat kernels).
 pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
