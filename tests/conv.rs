@@ -918,7 +918,8 @@ fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
     // (x, w, options, taps per x phase): 5 x 5 at stride 2 with MATLAB "same" padding (left
     // 1: phase 0 starts at kx = 1), 3 x 3 at stride 2 (padding 1 likewise), 2 x 2 at stride 3
     // (phase 2 has none).
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions, &[u32]); 3] = [
+    type Case = ([usize; 4], [usize; 4], Conv2dOptions, &'static [u32]);
+    let cases: [Case; 3] = [
         (
             [2, 5, 12, 32],
             [7, 5, 5, 5],
