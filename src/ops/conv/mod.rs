@@ -676,7 +676,7 @@ fn dispatch_params(
 }
 
 /// Primitive 2: dx = conv's input gradient of dy (+ bias per input channel), one dispatch with
-/// a grid slice per stride phase (or GEMM + col2im, see `InputGradPath`).
+/// a grid slice per stride phase (or one per x phase, GEMM + col2im, ...: see `InputGradPath`).
 pub fn input_grad(dy: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Result<Tensor> {
     input_grad_act(dy, w, bias, None, g)
 }
@@ -694,8 +694,9 @@ pub enum InputGradPath {
     /// its taps.
     Direct,
     /// `Direct` with each lane's pixels a block of one phase of one image (`conv_rows.wgsl`),
-    /// neighbouring taps reusing loaded values; subgroup adapters, and input sizes that are
-    /// multiples of the stride with block-divisible phases, only (an error otherwise).
+    /// neighbouring taps reusing loaded values, one dispatch per x stride phase built for
+    /// that phase's taps; subgroup adapters, and input sizes that are multiples of the stride
+    /// with block-divisible phases, only (an error otherwise).
     RowWindows,
     /// A GEMM of the weights with dy over (image, output pixel), then a gather of the taps
     /// that reach each input pixel.
