@@ -863,7 +863,7 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
             [3, 4, 4, 3],
             Conv2dOptions::new(3, [2, 1, 0, 2]),
         ),
-        // output 8 x 16 (four blocks a row), 13 images
+        // output 8 x 16 (two blocks of 8 a row), 13 images
         (
             [13, 9, 16, 32],
             [11, 9, 5, 5],

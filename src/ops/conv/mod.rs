@@ -882,17 +882,20 @@ fn input_grad_col2im(
 }
 
 /// The row-window weight gradient's kernel and grid for `g`, where it applies: subgroups, and
-/// output rows that divide into blocks of 4 (or 2) columns. A lane takes up to 4 kernel rows
+/// output rows that divide into blocks of 8, 4 or 2 columns. A lane takes up to 4 kernel rows
 /// (0.95 of the time of 3 on lavapipe), fewer where that would leave lanes of the last
 /// workgroup idle: 2 at the 3-channel layers (15 kernel rows), where 4 took 1.43 times the flat
-/// kernel's time. 8-column blocks gained 6 to 8% more at the wider layers, not worth a second
-/// module per layer width.
+/// kernel's time.
 fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     const R_MAX: usize = 4;
     let Plan::Subgroup { sg, tm, .. } = Plan::new(gpu, g.cout) else {
         return None;
     };
-    let bx = [4, 2].into_iter().find(|b| g.ow.is_multiple_of(*b))?;
+    // Blocks of 8 output columns where the width allows: each kernel row's 19 loaded inputs
+    // then serve 40 taps and each accumulator takes 8 multiply-adds a visit; 0.92 to 0.95 of
+    // the time of blocks of 4 (BENCHMARKS "Exact taps in the row-window input gradient"), for
+    // a second module (about 3 s of parsing at the start of a run on the row windows).
+    let bx = [8, 4, 2].into_iter().find(|b| g.ow.is_multiple_of(*b))?;
     let nkr = g.cin * g.kh;
     let lanes = nkr.div_ceil(sg as usize * R_MAX) * sg as usize;
     let (r, s) = (nkr.div_ceil(lanes.max(1)).max(1), g.opts.stride);
