@@ -1,9 +1,10 @@
-//! Lab: one conv primitive at D's four conv layers' shapes (batch 128) under several environment settings, alternated
-//! in one process (each round runs every setting once, order rotated), so that a machine whose
-//! speed drifts by 30% within minutes still gives a fair ratio. A setting is `VAR=VALUE[,...]`
-//! set in this process before each call (`-` for none); `DCGAN_WGRAD_KU` goes to
-//! `Gpu::set_weight_grad_unroll`, `DCGAN_CONV_ROWS` to `Gpu::set_row_windows`. Every setting's result is checked bit for bit against the
-//! first's. Row windows are on unless a setting turns them off.
+//! Lab: one conv primitive at D's four conv layers' shapes (batch 128) under several
+//! environment settings, alternated in one process (each round runs every setting once, order
+//! rotated), so that a machine whose speed drifts by 30% within minutes still gives a fair
+//! ratio. A setting is `VAR=VALUE[,...]` set in this process before each call (`-` for none);
+//! `DCGAN_WGRAD_KU` goes to `Gpu::set_weight_grad_unroll`, `DCGAN_CONV_ROWS` to
+//! `Gpu::set_row_windows`. Every setting's result is checked bit for bit against the first's.
+//! Row windows are on unless a setting turns them off.
 //! `cargo run --release --example ab_conv -- forward|input_grad|weight_grad ROUNDS SETTING...`
 //! (`SHAPES=32,16` picks D's layers by input size; 64 is the 3-channel first).
 use dcgan::nn::init::InitRng;
