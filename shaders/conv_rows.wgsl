@@ -11,7 +11,11 @@
 // kernel width KW, and for input_grad TX, the taps in x of the dispatch's stride phase (at
 // least 1).
 // FSPAN = (BX - 1) * S + KW (forward) and DSPAN = BX + TX - 1 (input_grad) input values a
-// block row (both spliced in, since the module holds both entry points).
+// block row (both spliced in, since the module holds both entry points). The forward loads and
+// multiplies only window positions XLO <= t < XHI: where a block spans the whole output width
+// the host knows which positions fall in the left and right padding and leaves them out (0 and
+// FSPAN otherwise). A padding tap adds w * 0 = +-0 to a sum that starts at +0 and so is never
+// -0: leaving it out changes no bit (for finite weights).
 // The host picks this file only when BX divides the output width and BY its height (for
 // input_grad: of every stride phase, which needs h and w multiples of S), so a block never
 // straddles rows or images.
@@ -76,7 +80,11 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
             let yin = y >= 0 && y < i32(p.h);
             let rb = cofs + y * i32(p.w) + ix0;
             //#unroll t FSPAN
+            //#when {t} >= XLO
+            //#when {t} < XHI
             v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
+            //#end
+            //#end
             //#end
         }
         //#end
@@ -90,7 +98,11 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         //#unroll r BY
         //#unroll c BX
         //#unroll kx KW
+        //#when {c} * S + {kx} >= XLO
+        //#when {c} * S + {kx} < XHI
         acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{kx}, v{r}[{({c} * S + {kx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+        //#end
+        //#end
         //#end
         //#end
         //#end

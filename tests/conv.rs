@@ -844,7 +844,7 @@ fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
 fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
     use dcgan::ops::conv::{weight_grad_with, WeightGradPath};
     let gpu = gpu_with_subgroups("the row-window weight gradient");
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 5] = [
+    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 7] = [
         // k5 s2 "same": output 5 x 4 (one block a row), 3 x 5 = 15 kernel rows
         (
             [3, 3, 10, 8],
@@ -869,9 +869,24 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
             [11, 9, 5, 5],
             Conv2dOptions::same(16, 32, 5, 2),
         ),
+        // 32 channels (a workgroup a kernel row: the padded output rows left out), output
+        // 4 x 4 from 8 x 8 at k5 s2 "same" (one block a row: the padded columns left out)
+        (
+            [5, 32, 8, 8],
+            [6, 32, 5, 5],
+            Conv2dOptions::same(8, 8, 5, 2),
+        ),
+        // one output row, kernel rows 0 to 3 wholly in the padding (no rows left at all),
+        // padded columns on both sides of a 4-wide block
+        (
+            [3, 32, 1, 4],
+            [3, 32, 5, 3],
+            Conv2dOptions::new(1, [4, 0, 1, 1]),
+        ),
         // odd output width: refused
         ([2, 3, 9, 9], [4, 3, 3, 3], Conv2dOptions::valid(1)),
     ];
+    let refused = cases.len() - 1;
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
         let (g, x, dy, want) = weight_grad_inputs(xs, ws, opts, 290 + i as u64);
         let run = |path| {
@@ -883,7 +898,7 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
             )
         };
         let rows = run(WeightGradPath::RowWindows);
-        if i == 4 {
+        if i == refused {
             let e = rows
                 .err()
                 .unwrap_or_else(|| panic!("case {i}: not refused"));
@@ -906,6 +921,79 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
             "case {i}: row windows differ from the register kernel"
         );
     }
+}
+
+/// The row-window forward and weight gradient leave out the taps that land in the padding
+/// where the kernel can know them: window positions outside the input where a block spans the
+/// output width, and (weight gradient, channels a multiple of a workgroup's kernel rows, at
+/// least 1/16 of the (output row, kernel row) pairs padded) the padded output rows of each
+/// kernel row. D's layers as the DCGAN runs them (batch 128; the constants do not depend on
+/// it), and the cases the bit-for-bit tests run.
+#[test]
+fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
+    use dcgan::ops::conv::{row_window_constants, Geometry};
+    let gpu = gpu_with_subgroups("the row-window kernels");
+    let get = |g: &Geometry, pass: &str, name: &str| -> u32 {
+        let consts = row_window_constants(&gpu, g, pass)
+            .unwrap_or_else(|| panic!("{pass} {g:?}: no row-window kernel"))
+            .unwrap();
+        consts
+            .iter()
+            .find(|(k, _)| *k == name)
+            .unwrap_or_else(|| panic!("{pass}: no {name} in {consts:?}"))
+            .1
+    };
+    // (input, channels in, out): D's 5 x 5, stride 2 "same" convs (left padding 1).
+    // Forward blocks: 16 x 1 at 16 x 16 outputs, 8 x 2 at 8 x 8, 4 x 4 at 4 x 4, all the
+    // output width: windows of 35, 19 and 11 inputs, of which positions 1 to w lie inside.
+    // Weight-gradient blocks: 8 columns (two a row at 16 x 16), 8, 4.
+    type Case = (usize, usize, usize, (u32, u32), (u32, u32, u32));
+    let cases: [Case; 3] = [
+        (32, 64, 128, (1, 33), (0, 19, 0)),
+        (16, 128, 256, (1, 17), (1, 17, 1)),
+        (8, 256, 512, (1, 9), (1, 9, 1)),
+    ];
+    for (n, cin, cout, fwd, wgrad) in cases {
+        let g = Geometry::conv(
+            &[128, cin, n, n],
+            &[cout, cin, 5, 5],
+            Conv2dOptions::same(n, n, 5, 2),
+        )
+        .unwrap();
+        assert_eq!(
+            (get(&g, "forward", "XLO"), get(&g, "forward", "XHI")),
+            fwd,
+            "forward at {n} x {n}"
+        );
+        let w = (
+            get(&g, "weight_grad", "XLO"),
+            get(&g, "weight_grad", "XHI"),
+            get(&g, "weight_grad", "KYU"),
+        );
+        assert_eq!(w, wgrad, "weight gradient at {n} x {n}");
+    }
+    // The bit-for-bit tests' cases: 3 channels (no workgroup a kernel row), then the two with
+    // 32 channels, the second a 4-wide window of 6 with padding on both sides.
+    let g = Geometry::conv(
+        &[3, 3, 10, 8],
+        &[7, 3, 5, 5],
+        Conv2dOptions::same(10, 8, 5, 2),
+    );
+    assert_eq!(get(&g.unwrap(), "weight_grad", "KYU"), 0);
+    let g = Geometry::conv(
+        &[3, 32, 1, 4],
+        &[3, 32, 5, 3],
+        Conv2dOptions::new(1, [4, 0, 1, 1]),
+    );
+    let g = g.unwrap();
+    assert_eq!(
+        (
+            get(&g, "weight_grad", "XLO"),
+            get(&g, "weight_grad", "XHI"),
+            get(&g, "weight_grad", "KYU")
+        ),
+        (1, 5, 1)
+    );
 }
 
 /// The row-window input gradient multiplies by no zero weight: each x stride phase is a
