@@ -933,16 +933,18 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
 fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
     use dcgan::ops::conv::{row_window_constants, Geometry};
     let gpu = gpu_with_subgroups("the row-window kernels");
-    let get = |g: &Geometry, pass: &str, name: &str| -> u32 {
-        let consts = row_window_constants(&gpu, g, pass)
+    // Constant `name` of the `pass` kernel's dispatch `i` (the input gradient's x phase i).
+    let consts = |g: &Geometry, pass: &str, i: usize, name: &str| -> u32 {
+        let all = row_window_constants(&gpu, g, pass)
             .unwrap_or_else(|| panic!("{pass} {g:?}: no row-window kernel"))
             .unwrap();
-        consts
+        all[i]
             .iter()
             .find(|(k, _)| *k == name)
-            .unwrap_or_else(|| panic!("{pass}: no {name} in {consts:?}"))
+            .unwrap_or_else(|| panic!("{pass}: no {name} in {all:?}"))
             .1
     };
+    let get = |g: &Geometry, pass: &str, name: &str| consts(g, pass, 0, name);
     // (input, channels in, out): D's 5 x 5, stride 2 "same" convs (left padding 1).
     // Forward blocks: 16 x 1 at 16 x 16 outputs, 8 x 2 at 8 x 8, 4 x 4 at 4 x 4, all the
     // output width: windows of 35, 19 and 11 inputs, of which positions 1 to w lie inside.
@@ -971,6 +973,23 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
             get(&g, "weight_grad", "KYU"),
         );
         assert_eq!(w, wgrad, "weight gradient at {n} x {n}");
+    }
+    // The input gradient at D's 32 x 32 layer (row windows there; whole planes below): stride
+    // phases of 16 x 16 in blocks of 16 x 1, 2 and 3 taps in x; dy columns -1 to 15 and -1 to
+    // 16 of the phases' windows, of which 0 to 15 lie inside.
+    let g = Geometry::conv(
+        &[128, 64, 32, 32],
+        &[128, 64, 5, 5],
+        Conv2dOptions::same(32, 32, 5, 2),
+    )
+    .unwrap();
+    for (phase, want) in [(2, 1, 17), (3, 1, 17)].into_iter().enumerate() {
+        let got = ["TX", "XLO", "XHI"].map(|k| consts(&g, "input_grad", phase, k));
+        assert_eq!(
+            got,
+            [want.0, want.1, want.2],
+            "input gradient, x phase {phase}"
+        );
     }
     // The bit-for-bit tests' cases: 3 channels (no workgroup a kernel row), then the two with
     // 32 channels, the second a 4-wide window of 6 with padding on both sides.
@@ -1001,7 +1020,7 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
 /// kernel width (a phase with none, stride above the kernel width, keeps one masked tap).
 #[test]
 fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
-    use dcgan::ops::conv::{input_grad_row_taps, input_grad_with, Geometry, InputGradPath};
+    use dcgan::ops::conv::{input_grad_with, row_window_constants, Geometry, InputGradPath};
     let gpu = gpu_with_subgroups("the row-window kernels");
     // (x, w, options, taps per x phase): 5 x 5 at stride 2 with MATLAB "same" padding (left
     // 1: phase 0 starts at kx = 1), 3 x 3 at stride 2 (padding 1 likewise), 2 x 2 at stride 3
@@ -1029,9 +1048,12 @@ fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
     ];
     for (i, (xs, ws, opts, want)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
-        let taps = input_grad_row_taps(&gpu, &g)
+        let taps: Vec<u32> = row_window_constants(&gpu, &g, "input_grad")
             .unwrap_or_else(|| panic!("case {i}: no row-window kernel"))
-            .unwrap();
+            .unwrap()
+            .iter()
+            .map(|c| c.iter().find(|(k, _)| *k == "TX").unwrap().1)
+            .collect();
         assert_eq!(taps, want, "case {i}: taps in x per stride phase");
         let dy = tensor(
             &gpu,

@@ -264,9 +264,10 @@ impl Plan {
             .with("TX", tx)
             .with("FSPAN", (bx - 1) * s + kw)
             .with("DSPAN", bx + tx - 1);
+        // The input gradient's, which depends on the stride phase, is set per phase.
         let (xlo, xhi) = match entry {
             "conv2d_forward" => g.window_inside(bx as usize),
-            _ => (0, (bx - 1) * s + kw),
+            _ => (0, bx + tx - 1),
         };
         let spec = spec.with("XLO", xlo).with("XHI", xhi);
         // One lane a block: the flat kernel's grid with TN pixels a lane.
@@ -402,6 +403,22 @@ impl Geometry {
         }
         let pl = self.opts.padding[2];
         (pl.min(span) as u32, (self.w + pl).min(span) as u32)
+    }
+
+    /// `window_inside` for the input gradient's row window in x stride phase `ph_x` (`taps`
+    /// taps in x): the bx + taps - 1 dy columns that a block of bx dx pixels of the phase
+    /// reads; known where a block spans the phase's width.
+    fn dy_window_inside(&self, ph_x: usize, taps: usize, bx: usize) -> (u32, u32) {
+        let (s, pl) = (self.opts.stride as i64, self.opts.padding[2] as i64);
+        let span = (bx + taps - 1) as i64;
+        if bx * self.opts.stride != self.w {
+            return (0, span as u32);
+        }
+        let kx0 = (ph_x as i64 + pl) % s;
+        let first = (ph_x as i64 + pl - kx0) / s - (taps as i64 - 1);
+        let lo = (-first).clamp(0, span);
+        let hi = (self.ow as i64 - first).clamp(lo, span);
+        (lo as u32, hi as u32)
     }
 
     /// The share of (output row, kernel row) pairs whose input row lies in the padding.
@@ -545,23 +562,18 @@ fn input_grad_rows(
         let spec = plan.rows_spec(gpu, "conv2d_input_grad", g.cin, (g.h / s, g.w / s), g, taps)?;
         Some(spec.map(|(spec, mut grid)| {
             grid[2] = s.min(g.h) as u32;
+            let bx = spec
+                .consts
+                .iter()
+                .find(|(k, _)| *k == "BX")
+                .map_or(0, |c| c.1);
+            let (xlo, xhi) = g.dy_window_inside(ph_x, taps as usize, bx as usize);
+            let spec = spec.with("XLO", xlo).with("XHI", xhi);
             ((spec, grid), ph_x as u32)
         }))
     });
     let phases = phases.collect::<Option<Vec<Result<_>>>>()?;
     Some(phases.into_iter().collect())
-}
-
-/// The taps in x that `InputGradPath::RowWindows` builds each of its dispatches for, one per
-/// x stride phase in phase order (tests hold them to the phases' own tap counts); `None`
-/// where the row windows do not apply.
-pub fn input_grad_row_taps(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<Vec<u32>>> {
-    let phases = input_grad_rows(gpu, &Plan::new(gpu, g.cin), g)?;
-    Some(phases.map(|v| {
-        v.iter()
-            .map(|((spec, _), _)| spec.consts.iter().find(|(k, _)| *k == "TX").unwrap().1)
-            .collect()
-    }))
 }
 
 /// Whether `ForwardPath::Auto` and `InputGradPath::Auto` pick the row-window kernels for
@@ -964,20 +976,26 @@ fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGr
     Some(grid.map(|grid| (spec, grid)))
 }
 
-/// The compile-time constants of the row-window kernel that `pass` ("forward" or
-/// "weight_grad") runs for `g` on this adapter, `None` where the row windows do not apply
-/// (tests hold the padding taps left out to the geometry).
+/// A kernel's compile-time constants, as spliced into its source.
+pub type KernelConstants = Vec<(&'static str, u32)>;
+
+/// The compile-time constants of the row-window kernels that `pass` ("forward", "input_grad"
+/// or "weight_grad") dispatches for `g` on this adapter, one list per dispatch (the input
+/// gradient's x stride phases in order), `None` where the row windows do not apply. Tests
+/// hold the taps each is built for to the geometry.
 pub fn row_window_constants(
     gpu: &crate::gpu::Gpu,
     g: &Geometry,
     pass: &str,
-) -> Option<Result<Vec<(&'static str, u32)>>> {
-    let spec = match pass {
-        "forward" => forward_rows(gpu, &Plan::new(gpu, g.cout), g)?,
-        "weight_grad" => weight_grad_rows(gpu, g)?,
+) -> Option<Result<Vec<KernelConstants>>> {
+    let specs = match pass {
+        "forward" => forward_rows(gpu, &Plan::new(gpu, g.cout), g)?.map(|s| vec![s]),
+        "input_grad" => input_grad_rows(gpu, &Plan::new(gpu, g.cin), g)?
+            .map(|v| v.into_iter().map(|(s, _)| s).collect()),
+        "weight_grad" => weight_grad_rows(gpu, g)?.map(|s| vec![s]),
         other => panic!("no row-window pass {other}"),
     };
-    Some(spec.map(|(spec, _)| spec.consts))
+    Some(specs.map(|v| v.into_iter().map(|(spec, _)| spec.consts).collect()))
 }
 
 /// Primitive 3: dw = sum over the batch of dy correlated with x. With subgroup kernels the
