@@ -974,23 +974,19 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
         );
         assert_eq!(w, wgrad, "weight gradient at {n} x {n}");
     }
-    // The input gradient at D's 32 x 32 layer (row windows there; whole planes below): stride
-    // phases of 16 x 16 in blocks of 16 x 1, 2 and 3 taps in x; dy columns -1 to 15 and -1 to
-    // 16 of the phases' windows, of which 0 to 15 lie inside.
+    // D's 32 x 32 layer: its forward and the input gradient's x phase with as many taps (3)
+    // carry the same constants, so they share one module (one parse at every start).
     let g = Geometry::conv(
         &[128, 64, 32, 32],
         &[128, 64, 5, 5],
         Conv2dOptions::same(32, 32, 5, 2),
     )
     .unwrap();
-    for (phase, want) in [(2, 1, 17), (3, 1, 17)].into_iter().enumerate() {
-        let got = ["TX", "XLO", "XHI"].map(|k| consts(&g, "input_grad", phase, k));
-        assert_eq!(
-            got,
-            [want.0, want.1, want.2],
-            "input gradient, x phase {phase}"
-        );
-    }
+    let fwd = &row_window_constants(&gpu, &g, "forward").unwrap().unwrap()[0];
+    let dx = row_window_constants(&gpu, &g, "input_grad")
+        .unwrap()
+        .unwrap();
+    assert!(dx.iter().any(|c| c == fwd), "{fwd:?} not among {dx:?}");
     // The bit-for-bit tests' cases: 3 channels (no workgroup a kernel row), then the two with
     // 32 channels, the second a 4-wide window of 6 with padding on both sides.
     let g = Geometry::conv(
