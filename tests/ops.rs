@@ -484,3 +484,32 @@ fn step_scores_fill_their_ring_slot_with_the_reference_values() {
     assert_close("step scores ring", &got, &want, ATOL, RTOL);
     assert!(step_scores(&rt, &ft, &d, &g, &ring, slots).is_err());
 }
+
+/// A CPU adapter runs kernels with denormals flushed (src/gpu/fpenv.rs): an x86 core takes a
+/// microcode assist for each denormal operand or result, which made a conv 37 times slower on
+/// lavapipe. Products of 1e-20 and 1e-20 are 1e-40, below f32's smallest normal: flushed, each
+/// is 0 and so is their sum; kept, 256 of them add up to about 2.56e-38. Enough rows and
+/// columns for several workgroups, so that lavapipe's thread pool, not only its queue thread,
+/// computes them. The calling thread's own arithmetic keeps its denormals.
+#[test]
+fn cpu_adapters_flush_denormals_and_the_caller_keeps_its_own() {
+    let gpu = gpu();
+    let n = 256;
+    let a = tensor(&gpu, &vec![1e-20; n * n], &[n, n]);
+    let c = ops::linear::matmul(&a, &a).unwrap().to_vec().unwrap();
+    let cpu = gpu.info().device_type == wgpu::DeviceType::Cpu;
+    if cpu && cfg!(target_arch = "x86_64") {
+        assert!(
+            c.iter().all(|&v| v == 0.0),
+            "denormal products were kept: {:e}",
+            c[0]
+        );
+    } else {
+        // Elsewhere the hardware decides: flushed, or the exact sum.
+        for &v in &c {
+            assert!(v == 0.0 || (v - 2.56e-38).abs() < 1e-40, "{v:e}");
+        }
+    }
+    let tiny = std::hint::black_box(1e-20f32) * std::hint::black_box(1e-20f32);
+    assert!(tiny > 0.0, "the caller's thread flushes denormals now");
+}

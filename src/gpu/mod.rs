@@ -2,6 +2,7 @@
 //! that batches many dispatches into one encoder and one submit.
 
 pub mod adapter;
+mod fpenv;
 pub mod kernel;
 pub mod pool;
 
@@ -180,6 +181,11 @@ pub fn row_windows_env() -> Option<bool> {
     }
 }
 
+/// The optional features the engine uses where the adapter offers them.
+fn wanted_features() -> wgpu::Features {
+    wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP
+}
+
 /// The GPU context. Cheap to clone; every tensor holds one.
 #[derive(Clone)]
 pub struct Gpu(Arc<Inner>);
@@ -188,27 +194,31 @@ impl Gpu {
     /// Opens the best adapter that matches `req` (flags, then environment, then ranking).
     pub fn new(req: &AdapterRequest) -> Result<Gpu> {
         let req = req.clone().with_env();
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        desc.backends = req.backends()?;
-        let instance = wgpu::Instance::new(desc);
-        let adapter = adapter::choose(&instance, &req)?;
+        // Opened on a thread of its own that flushes denormals, so that a CPU adapter's worker
+        // threads, started here, inherit that (src/gpu/fpenv.rs).
+        let (adapter, device, queue) = fpenv::with_denormals_flushed(|| {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            desc.backends = req.backends()?;
+            let instance = wgpu::Instance::new(desc);
+            let adapter = adapter::choose(&instance, &req)?;
+            let features = adapter.features() & wanted_features();
+            let (device, queue) =
+                pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                    label: Some("dcgan"),
+                    required_features: features,
+                    // Limits::default() caps buffers far below what lavapipe and real GPUs
+                    // allow.
+                    required_limits: adapter.limits(),
+                    experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                    memory_hints: wgpu::MemoryHints::Performance,
+                    trace: wgpu::Trace::Off,
+                }))
+                .map_err(|e| Error::Device(e.to_string()))?;
+            Ok::<_, Error>((adapter, device, queue))
+        })?;
         let info = adapter.get_info();
-        // Limits::default() caps buffers far below what lavapipe and real GPUs allow.
         let limits = adapter.limits();
-        let offered = adapter.features();
-        let features = offered
-            & (wgpu::Features::TIMESTAMP_QUERY
-                | wgpu::Features::SHADER_F16
-                | wgpu::Features::SUBGROUP);
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("dcgan"),
-            required_features: features,
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::Device(e.to_string()))?;
+        let features = adapter.features() & wanted_features();
         let fault: Arc<Mutex<Option<Error>>> = Arc::default();
         let f = fault.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
