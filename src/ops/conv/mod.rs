@@ -929,8 +929,8 @@ fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGr
     // Every lane of a workgroup on one kernel row ky, so that the loop can leave out the
     // output rows whose inputs lie in the padding for it: where those are at least 1/16 of
     // the (row, ky) pairs. At 16 x 16 outputs (3.75%) the 32 channels a workgroup then reads
-    // at once sit 4 KiB apart and share cache sets: 0.95 to 1.0 of the time of the channel-
-    // -major order (BENCHMARKS "Padding taps left out").
+    // at once sit 4 KiB apart and share cache sets: 1.0 to 1.05 times the time of the
+    // channel-major order (BENCHMARKS "Padding taps left out").
     let ky_uniform = g.cin.is_multiple_of(sg as usize * r) && g.padded_row_share() >= 1.0 / 16.0;
     let (xlo, xhi) = g.window_inside(bx);
     let spec = spec
