@@ -60,7 +60,33 @@ pub fn to_bytes(gan: &Gan, config: &str) -> Result<Vec<u8>, String> {
         ("seed".to_string(), gan.cfg.seed.to_string()),
         ("config".to_string(), config.to_string()),
     ]);
-    safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())?;
+    sorted_header(bytes)
+}
+
+/// safetensors writes the metadata in its HashMap's order, which changes from process to
+/// process, so the same training state gave files that differed in their header. The header
+/// is written again with every key sorted (serde_json's map is ordered): the same keys and
+/// values, so the same length, and the offsets, relative to the data, are unchanged.
+fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    let len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .filter(|&n| 8 + n <= bytes.len())
+        .ok_or("safetensors wrote no header")?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + len]).map_err(|e| e.to_string())?;
+    let sorted = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    if sorted.len() > len {
+        return Err(format!(
+            "the sorted header is longer than safetensors' ({} > {len} bytes)",
+            sorted.len()
+        ));
+    }
+    // safetensors pads its header with spaces to an 8-byte boundary; so do we.
+    bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+    bytes[8 + sorted.len()..8 + len].fill(b' ');
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one.

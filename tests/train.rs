@@ -181,6 +181,28 @@ fn a_run_writes_every_file_and_resumes_bit_identically() {
         .flatten()
         .collect();
     assert_eq!(ckpts.len(), 2, "checkpoints at 2 and 4");
+    // The header's keys in sorted order, so that the same state gives the same bytes in every
+    // process (safetensors writes its metadata map in a per-process random order).
+    let bytes = std::fs::read(straight.join("checkpoints/ckpt_000004.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+    let at = |key: &str| {
+        header
+            .find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("no {key} in the header"))
+    };
+    let keys = ["config", "format", "seed", "step", "version"];
+    assert!(
+        keys.windows(2).all(|k| at(k[0]) < at(k[1])),
+        "metadata keys out of order: {}",
+        &header[..header.len().min(300)]
+    );
+    // Tensor names sort after "__metadata__" (lower case after '_').
+    assert!(
+        header.starts_with("{\"__metadata__\":{\"config\":"),
+        "{}",
+        &header[..40]
+    );
 
     // Stop at 2, resume to 4: the same metrics and the same final state, bit for bit.
     let resumed = scratch("resumed");
