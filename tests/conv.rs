@@ -931,20 +931,20 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
 /// it), and the cases the bit-for-bit tests run.
 #[test]
 fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
-    use dcgan::ops::conv::{row_window_constants, Geometry};
+    use dcgan::ops::conv::{row_window_constants, Geometry, RowWindowPass};
     let gpu = gpu_with_subgroups("the row-window kernels");
-    // Constant `name` of the `pass` kernel's dispatch `i` (the input gradient's x phase i).
-    let consts = |g: &Geometry, pass: &str, i: usize, name: &str| -> u32 {
+    // Constant `name` of the `pass` kernel (its one dispatch).
+    let get = |g: &Geometry, pass: RowWindowPass, name: &str| -> u32 {
         let all = row_window_constants(&gpu, g, pass)
-            .unwrap_or_else(|| panic!("{pass} {g:?}: no row-window kernel"))
+            .unwrap_or_else(|| panic!("{pass:?} {g:?}: no row-window kernel"))
             .unwrap();
-        all[i]
+        all[0]
             .iter()
             .find(|(k, _)| *k == name)
-            .unwrap_or_else(|| panic!("{pass}: no {name} in {all:?}"))
+            .unwrap_or_else(|| panic!("{pass:?}: no {name} in {all:?}"))
             .1
     };
-    let get = |g: &Geometry, pass: &str, name: &str| consts(g, pass, 0, name);
+    let (fwd_pass, wgrad_pass) = (RowWindowPass::Forward, RowWindowPass::WeightGrad);
     // (input, channels in, out): D's 5 x 5, stride 2 "same" convs (left padding 1).
     // Forward blocks: 16 x 1 at 16 x 16 outputs, 8 x 2 at 8 x 8, 4 x 4 at 4 x 4, all the
     // output width: windows of 35, 19 and 11 inputs, of which positions 1 to w lie inside.
@@ -963,14 +963,14 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
         )
         .unwrap();
         assert_eq!(
-            (get(&g, "forward", "XLO"), get(&g, "forward", "XHI")),
+            (get(&g, fwd_pass, "XLO"), get(&g, fwd_pass, "XHI")),
             fwd,
             "forward at {n} x {n}"
         );
         let w = (
-            get(&g, "weight_grad", "XLO"),
-            get(&g, "weight_grad", "XHI"),
-            get(&g, "weight_grad", "KYU"),
+            get(&g, wgrad_pass, "XLO"),
+            get(&g, wgrad_pass, "XHI"),
+            get(&g, wgrad_pass, "KYU"),
         );
         assert_eq!(w, wgrad, "weight gradient at {n} x {n}");
     }
@@ -982,8 +982,10 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
         Conv2dOptions::same(32, 32, 5, 2),
     )
     .unwrap();
-    let fwd = &row_window_constants(&gpu, &g, "forward").unwrap().unwrap()[0];
-    let dx = row_window_constants(&gpu, &g, "input_grad")
+    let fwd = &row_window_constants(&gpu, &g, RowWindowPass::Forward)
+        .unwrap()
+        .unwrap()[0];
+    let dx = row_window_constants(&gpu, &g, RowWindowPass::InputGrad)
         .unwrap()
         .unwrap();
     assert!(dx.iter().any(|c| c == fwd), "{fwd:?} not among {dx:?}");
@@ -994,7 +996,7 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
         &[7, 3, 5, 5],
         Conv2dOptions::same(10, 8, 5, 2),
     );
-    assert_eq!(get(&g.unwrap(), "weight_grad", "KYU"), 0);
+    assert_eq!(get(&g.unwrap(), wgrad_pass, "KYU"), 0);
     let g = Geometry::conv(
         &[3, 32, 1, 4],
         &[3, 32, 5, 3],
@@ -1003,9 +1005,9 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
     let g = g.unwrap();
     assert_eq!(
         (
-            get(&g, "weight_grad", "XLO"),
-            get(&g, "weight_grad", "XHI"),
-            get(&g, "weight_grad", "KYU")
+            get(&g, wgrad_pass, "XLO"),
+            get(&g, wgrad_pass, "XHI"),
+            get(&g, wgrad_pass, "KYU")
         ),
         (1, 5, 1)
     );
@@ -1016,7 +1018,9 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
 /// kernel width (a phase with none, stride above the kernel width, keeps one masked tap).
 #[test]
 fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
-    use dcgan::ops::conv::{input_grad_with, row_window_constants, Geometry, InputGradPath};
+    use dcgan::ops::conv::{
+        input_grad_with, row_window_constants, Geometry, InputGradPath, RowWindowPass,
+    };
     let gpu = gpu_with_subgroups("the row-window kernels");
     // (x, w, options, taps per x phase): 5 x 5 at stride 2 with MATLAB "same" padding (left
     // 1: phase 0 starts at kx = 1), 3 x 3 at stride 2 (padding 1 likewise), 2 x 2 at stride 3
@@ -1044,7 +1048,7 @@ fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
     ];
     for (i, (xs, ws, opts, want)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
-        let taps: Vec<u32> = row_window_constants(&gpu, &g, "input_grad")
+        let taps: Vec<u32> = row_window_constants(&gpu, &g, RowWindowPass::InputGrad)
             .unwrap_or_else(|| panic!("case {i}: no row-window kernel"))
             .unwrap()
             .iter()

@@ -181,11 +181,6 @@ pub fn row_windows_env() -> Option<bool> {
     }
 }
 
-/// The optional features the engine uses where the adapter offers them.
-fn wanted_features() -> wgpu::Features {
-    wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP
-}
-
 /// The GPU context. Cheap to clone; every tensor holds one.
 #[derive(Clone)]
 pub struct Gpu(Arc<Inner>);
@@ -196,12 +191,16 @@ impl Gpu {
         let req = req.clone().with_env();
         // Opened on a thread of its own that flushes denormals, so that a CPU adapter's worker
         // threads, started here, inherit that (src/gpu/fpenv.rs).
-        let (adapter, device, queue) = fpenv::with_denormals_flushed(|| {
+        let (adapter, features, device, queue) = fpenv::with_denormals_flushed(|| {
             let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
             desc.backends = req.backends()?;
             let instance = wgpu::Instance::new(desc);
             let adapter = adapter::choose(&instance, &req)?;
-            let features = adapter.features() & wanted_features();
+            // The optional features the engine uses where the adapter offers them.
+            let features = adapter.features()
+                & (wgpu::Features::TIMESTAMP_QUERY
+                    | wgpu::Features::SHADER_F16
+                    | wgpu::Features::SUBGROUP);
             let (device, queue) =
                 pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
                     label: Some("dcgan"),
@@ -214,11 +213,10 @@ impl Gpu {
                     trace: wgpu::Trace::Off,
                 }))
                 .map_err(|e| Error::Device(e.to_string()))?;
-            Ok::<_, Error>((adapter, device, queue))
+            Ok::<_, Error>((adapter, features, device, queue))
         })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & wanted_features();
         let fault: Arc<Mutex<Option<Error>>> = Arc::default();
         let f = fault.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {

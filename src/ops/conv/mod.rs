@@ -955,21 +955,27 @@ fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGr
 /// A kernel's compile-time constants, as spliced into its source.
 pub type KernelConstants = Vec<(&'static str, u32)>;
 
-/// The compile-time constants of the row-window kernels that `pass` ("forward", "input_grad"
-/// or "weight_grad") dispatches for `g` on this adapter, one list per dispatch (the input
-/// gradient's x stride phases in order), `None` where the row windows do not apply. Tests
-/// hold the taps each is built for to the geometry.
+/// The three conv primitives, as the row-window kernels serve them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowWindowPass {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+/// The compile-time constants of the row-window kernels that `pass` dispatches for `g` on
+/// this adapter, one list per dispatch (the input gradient's x stride phases in order), `None`
+/// where the row windows do not apply. Tests hold the taps each is built for to the geometry.
 pub fn row_window_constants(
     gpu: &crate::gpu::Gpu,
     g: &Geometry,
-    pass: &str,
+    pass: RowWindowPass,
 ) -> Option<Result<Vec<KernelConstants>>> {
     let specs = match pass {
-        "forward" => forward_rows(gpu, &Plan::new(gpu, g.cout), g)?.map(|s| vec![s]),
-        "input_grad" => input_grad_rows(gpu, &Plan::new(gpu, g.cin), g)?
+        RowWindowPass::Forward => forward_rows(gpu, &Plan::new(gpu, g.cout), g)?.map(|s| vec![s]),
+        RowWindowPass::InputGrad => input_grad_rows(gpu, &Plan::new(gpu, g.cin), g)?
             .map(|v| v.into_iter().map(|(s, _)| s).collect()),
-        "weight_grad" => weight_grad_rows(gpu, g)?.map(|s| vec![s]),
-        other => panic!("no row-window pass {other}"),
+        RowWindowPass::WeightGrad => weight_grad_rows(gpu, g)?.map(|s| vec![s]),
     };
     Some(specs.map(|v| v.into_iter().map(|(spec, _)| spec.consts).collect()))
 }
