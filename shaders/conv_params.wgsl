@@ -22,6 +22,7 @@ struct Params {
     cs_t: u32,
     cs_p: u32,
     phase_x: u32, // conv_rows input_grad: this dispatch's x stride phase
+    phase_y: u32, // conv_rows input_grad: its first y stride phase (grid z adds)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

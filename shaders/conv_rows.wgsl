@@ -8,16 +8,17 @@
 // storage-buffer load is a loop over the lanes with bounds checks, so loads, not
 // multiply-adds, set the speed there (BENCHMARKS.md "What limits lavapipe").
 // Compile-time: SG lanes, TM rows (TMS = TM / SG a lane), BX, BY (TN = BX * BY), stride S,
-// kernel width KW, and for input_grad TX, the taps in x of the dispatch's stride phase (at
+// kernel width KW, DX (0: the module holds conv2d_forward, 1: conv2d_input_grad; one entry
+// point a module, so that naga parses neither's unrolled body for the other), and for
+// input_grad TX and TY, the taps in x and the kernel rows of the dispatch's stride phase (at
 // least 1).
 // FSPAN = (BX - 1) * S + KW (forward) and DSPAN = BX + TX - 1 (input_grad) input values a
-// block row (both spliced in, since the module holds both entry points). The forward loads and
-// multiplies only window positions XLO <= t < XHI: where a block spans the whole output width
-// the host knows which positions fall in the left and right padding and leaves them out (0 and
-// FSPAN otherwise). A padding tap adds w * 0 = +-0 to a sum that starts at +0 and so is never
-// -0: leaving it out changes no bit (for finite weights). input_grad ignores XLO and XHI (at
-// D's 32 x 32 layer about 4% of its taps read dy's padding, and leaving them out measured
-// level, while bounds of its own would cost that layer a second module to parse).
+// block row. The forward loads and multiplies only window positions XLO <= t < XHI: where a
+// block spans the whole output width the host knows which positions fall in the left and right
+// padding and leaves them out (0 and FSPAN otherwise). A padding tap adds w * 0 = +-0 to a sum
+// that starts at +0 and so is never -0: leaving it out changes no bit (for finite weights).
+// input_grad has no such bounds (at D's 32 x 32 layer about 4% of its taps read dy's padding,
+// and leaving them out measured level).
 // The host picks this file only when BX divides the output width and BY its height (for
 // input_grad: of every stride phase, which needs h and w multiples of S), so a block never
 // straddles rows or images.
@@ -39,6 +40,7 @@ fn lane_block(grid_h: u32, grid_w: u32, blk_raw: u32) -> vec4<u32> {
     return vec4<u32>(n, by * BY, (rem - by * bpr) * BX, nblk);
 }
 
+//#if DX 0
 // a = x, b = w, out = y [batch, cout, oh, ow]. GEMM rows = cout, columns = output pixels.
 @compute @workgroup_size(SG)
 fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -131,15 +133,17 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     //#end
     //#end
 }
+//#end
 
-// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w]. A dispatch is one x stride
-// phase (p.phase_x), whose taps in x are the TX it was built with, and grid z its y phases;
-// every phase has (h / S) x (w / S) pixels here. For the taps of a phase, pixel qx reads dy
-// column qx + dxo0 - tx at its tx-th tap, so the BX pixels of a block row read BX + TX - 1
+//#if DX 1
+// a = dy [batch, cout, oh, ow], b = w, out = dx [batch, cin, h, w]. A dispatch is one stride
+// phase (p.phase_y, p.phase_x), built for its own taps: TY kernel rows of TX taps. Every phase
+// has (h / S) x (w / S) pixels here. For the taps of a phase, pixel qx reads dy column
+// qx + dxo0 - tx at its tx-th tap, so the BX pixels of a block row read BX + TX - 1
 // consecutive columns in all.
 @compute @workgroup_size(SG)
 fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let ph_y = wid.z;
+    let ph_y = p.phase_y;
     let ph_x = p.phase_x;
     let blk_raw = wid.x * SG + lid.x;
     let blk = lane_block(p.h / S, p.w / S, blk_raw);
@@ -168,47 +172,56 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     var acc_{s}_{l} = array<f32, TN>();
     //#end
     //#end
-    // One loop over (co, the phase's kernel rows), as in the forward (0.75 of the nested
-    // form's time).
-    // Kernel rows ky0, ky0 + S, ... below kh (none where ky0 >= kh).
-    let nky = select(0u, (p.kh - ky0 + S - 1u) / S, ky0 < p.kh);
-    for (var kr = 0u; kr < p.cout * nky; kr++) {
-        let co = kr / nky;
-        let ky = ky0 + (kr - co * nky) * S;
+    // The phase's TY kernel rows ky0, ky0 + S, ... (none where ky0 >= kh, possible only when
+    // S > KH: TY = 1 then and the loop runs no iteration) in every iteration, so that each
+    // accumulator takes TY x TX multiply-adds a visit: llvmpipe loads and stores it at every
+    // visit, and one kernel row an iteration (2 or 3 taps at 5 x 5, stride 2) took 1.2 times
+    // as long (BENCHMARKS "Kernel rows of a phase together").
+    let nco = select(0u, p.cout, ky0 < p.kh);
+    for (var co = 0u; co < nco; co++) {
         let wco = co * p.cin * kk;
         let dco = db + i32(co * ohw);
-        let dyo = (i32(ph_y + p.pad_t) - i32(ky)) / i32(S);
-        let k0 = wco + ky * KW;
+        //#unroll ty TY
+        let ky{ty} = ky0 + {ty}u * S;
+        // Exact division: ph_y + pt - ky is a multiple of S.
+        let dyo{ty} = (i32(ph_y + p.pad_t) - i32(ky{ty})) / i32(S);
+        let k0{ty} = wco + ky{ty} * KW;
         //#unroll s TMS
-        var av{s} = array<f32, TX>();
+        var av{s}_{ty} = array<f32, TX>();
         //#unroll tx TX
-        av{s}[{tx}] = select(0.0, b[k0 + kxt{tx} + wofs{s}], tap{tx});
+        av{s}_{ty}[{tx}] = select(0.0, b[k0{ty} + kxt{tx} + wofs{s}], tap{tx});
         //#end
         //#end
         //#unroll r BY
-        var v{r} = array<f32, DSPAN>();
+        var v{ty}_{r} = array<f32, DSPAN>();
         {
-            let y = i32(qy0 + {r}u) + dyo;
+            let y = i32(qy0 + {r}u) + dyo{ty};
             let yin = y >= 0 && y < i32(p.oh);
             let rb = dco + y * i32(p.ow) + xbase;
             //#unroll t DSPAN
-            v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
+            v{ty}_{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
             //#end
         }
         //#end
-        // Accumulator-major, as in the forward: each accumulator takes the TX taps in a row.
-        // TX is this phase's own count, so every tap is real, except in a phase with no tap
-        // in x at all (S > KW), whose one tap is masked to a zero weight: that adds +0 to a
-        // sum that is never -0, the flat kernel's result bit for bit (dy finite).
+        //#end
+        // Accumulator-major, as in the forward: each accumulator takes its TY x TX taps in a
+        // row, in the order of the kernel rows and then of the taps in x (the flat kernel's).
+        // TX is this phase's own count, so every tap is real, except in a phase with no tap in
+        // x at all (S > KW), whose one tap is masked to a zero weight: that adds +0 to a sum
+        // that is never -0, the flat kernel's result bit for bit (dy finite).
         //#unroll s TMS
         //#unroll l SG
+        //#unroll ty TY
         //#unroll tx TX
-        let w{s}_{l}_{tx} = subgroupBroadcast(av{s}[{tx}], {l}u);
+        let w{s}_{l}_{ty}_{tx} = subgroupBroadcast(av{s}_{ty}[{tx}], {l}u);
+        //#end
         //#end
         //#unroll r BY
         //#unroll c BX
+        //#unroll ty TY
         //#unroll tx TX
-        acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{tx}, v{r}[{({c} + TX - 1 - {tx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+        acc_{s}_{l}[{({r} * BX + {c})}] = fma(w{s}_{l}_{ty}_{tx}, v{ty}_{r}[{({c} + TX - 1 - {tx})}], acc_{s}_{l}[{({r} * BX + {c})}]);
+        //#end
         //#end
         //#end
         //#end
@@ -235,3 +248,4 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     //#end
     //#end
 }
+//#end

@@ -974,21 +974,6 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
         );
         assert_eq!(w, wgrad, "weight gradient at {n} x {n}");
     }
-    // D's 32 x 32 layer: its forward and the input gradient's x phase with as many taps (3)
-    // carry the same constants, so they share one module (one parse at every start).
-    let g = Geometry::conv(
-        &[128, 64, 32, 32],
-        &[128, 64, 5, 5],
-        Conv2dOptions::same(32, 32, 5, 2),
-    )
-    .unwrap();
-    let fwd = &row_window_constants(&gpu, &g, RowWindowPass::Forward)
-        .unwrap()
-        .unwrap()[0];
-    let dx = row_window_constants(&gpu, &g, RowWindowPass::InputGrad)
-        .unwrap()
-        .unwrap();
-    assert!(dx.iter().any(|c| c == fwd), "{fwd:?} not among {dx:?}");
     // The bit-for-bit tests' cases: 3 channels (no workgroup a kernel row), then the two with
     // 32 channels, the second a 4-wide window of 6 with padding on both sides.
     let g = Geometry::conv(
@@ -1013,48 +998,53 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
     );
 }
 
-/// The row-window input gradient multiplies by no zero weight: each x stride phase is a
-/// dispatch of its own, built for that phase's taps in x, so the phases' taps add up to the
-/// kernel width (a phase with none, stride above the kernel width, keeps one masked tap).
+/// The row-window input gradient multiplies by no zero weight: each stride phase is a dispatch
+/// of its own, built for that phase's kernel rows and taps in x, so that the phases' taps add
+/// up to the kernel's (a phase with no tap in x, stride above the kernel width, keeps one
+/// masked tap; one with no kernel row keeps one and runs no iteration).
 #[test]
 fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
     use dcgan::ops::conv::{
         input_grad_with, row_window_constants, Geometry, InputGradPath, RowWindowPass,
     };
     let gpu = gpu_with_subgroups("the row-window kernels");
-    // (x, w, options, taps per x phase): 5 x 5 at stride 2 with MATLAB "same" padding (left
-    // 1: phase 0 starts at kx = 1), 3 x 3 at stride 2 (padding 1 likewise), 2 x 2 at stride 3
-    // (phase 2 has none).
-    type Case = ([usize; 4], [usize; 4], Conv2dOptions, &'static [u32]);
+    // (x, w, options, (kernel rows, taps in x) per stride phase, y-major): 5 x 5 at stride 2
+    // with MATLAB "same" padding (top and left 1: phase 0 starts at ky = kx = 1), 3 x 3 at
+    // stride 2 (padding 1 likewise), 2 x 2 at stride 3 (phase 2 has none, in y and in x).
+    type Case = ([usize; 4], [usize; 4], Conv2dOptions, &'static [(u32, u32)]);
     let cases: [Case; 3] = [
         (
             [2, 5, 12, 32],
             [7, 5, 5, 5],
             Conv2dOptions::same(12, 32, 5, 2),
-            &[2, 3],
+            &[(2, 2), (2, 3), (3, 2), (3, 3)],
         ),
         (
             [1, 4, 8, 8],
             [3, 4, 3, 3],
             Conv2dOptions::new(2, [1, 1, 1, 1]),
-            &[1, 2],
+            &[(1, 1), (1, 2), (2, 1), (2, 2)],
         ),
         (
             [2, 3, 12, 12],
             [4, 3, 2, 2],
             Conv2dOptions::valid(3),
-            &[1, 1, 1],
+            &[(1, 1); 9],
         ),
     ];
     for (i, (xs, ws, opts, want)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
-        let taps: Vec<u32> = row_window_constants(&gpu, &g, RowWindowPass::InputGrad)
+        let get = |c: &[(&str, u32)], name: &str| c.iter().find(|(k, _)| *k == name).unwrap().1;
+        let taps: Vec<(u32, u32)> = row_window_constants(&gpu, &g, RowWindowPass::InputGrad)
             .unwrap_or_else(|| panic!("case {i}: no row-window kernel"))
             .unwrap()
             .iter()
-            .map(|c| c.iter().find(|(k, _)| *k == "TX").unwrap().1)
+            .map(|c| (get(c, "TY"), get(c, "TX")))
             .collect();
-        assert_eq!(taps, want, "case {i}: taps in x per stride phase");
+        assert_eq!(
+            taps, want,
+            "case {i}: (kernel rows, taps in x) per stride phase"
+        );
         let dy = tensor(
             &gpu,
             &Rng::new(900 + i as u64).vec(g.batch * g.cout * g.oh * g.ow),
@@ -1073,7 +1063,7 @@ fn row_window_input_gradient_builds_each_stride_phase_for_its_own_taps() {
         assert_eq!(
             gpu.stats().dispatches,
             want.len() as u64 + u64::from(gpu.poisons_uninit()),
-            "case {i}: one dispatch per x stride phase"
+            "case {i}: one dispatch per stride phase"
         );
     }
 }

@@ -102,9 +102,10 @@ struct Params {
     cs_n: u32,
     cs_t: u32,
     cs_p: u32,
-    /// `conv_rows.wgsl`'s input gradient: the x stride phase of this dispatch (each has its
-    /// own tap count, spliced in as TX).
+    /// `conv_rows.wgsl`'s input gradient: the stride phase of this dispatch (each has its own
+    /// tap counts, spliced in as TX and TY).
     phase_x: u32,
+    phase_y: u32,
 }
 
 /// The shader's epilogue code and slope for an activation fused into a forward primitive.
@@ -222,17 +223,16 @@ impl Plan {
 
     /// `conv_rows.wgsl`'s spec and grid for a GEMM of `rows` channels over the `oh` x `ow`
     /// pixels of each image (the output, or one stride phase of the input), when the subgroup
-    /// tile's TN pixels can be laid out as a BY x BX block of that grid. `tx`: the input
-    /// gradient's taps a kernel row in x for the stride phase of the dispatch (the forward
-    /// passes ceil(KW / S), which its code does not use, so that both share one module).
+    /// tile's TN pixels can be laid out as a BY x BX block of that grid. `dx_taps`: `None`
+    /// for the forward, else the input gradient's taps in x and kernel rows for the stride
+    /// phase of the dispatch.
     fn rows_spec(
         &self,
         gpu: &crate::gpu::Gpu,
-        entry: &'static str,
         rows: usize,
         (oh, ow): (usize, usize),
         g: &Geometry,
-        tx: u32,
+        dx_taps: Option<(u32, u32)>,
     ) -> Option<Result<(crate::gpu::KernelSpec, [u32; 3])>> {
         let Plan::Subgroup {
             sg,
@@ -251,6 +251,10 @@ impl Plan {
             .take_while(|t| *t >= floor)
             .find_map(|t| Some((t, row_blocks(t, oh, ow)?)))?;
         let (s, kw) = (g.opts.stride as u32, g.kw as u32);
+        let entry = match dx_taps {
+            None => "conv2d_forward",
+            Some(_) => "conv2d_input_grad",
+        };
         let spec = crate::gpu::KernelSpec::new("conv_rows", entry)
             .with("ACT", 0)
             .with("SG", sg)
@@ -260,15 +264,23 @@ impl Plan {
             .with("BX", bx)
             .with("BY", by)
             .with("S", s)
-            .with("KW", kw)
-            .with("TX", tx)
-            .with("FSPAN", (bx - 1) * s + kw)
-            .with("DSPAN", bx + tx - 1);
-        // The forward's window bounds, in the input gradient's spec too (which ignores them):
-        // a layer's forward and its input gradient's phase with as many taps then share one
-        // module, parsed once (D's 32 x 32 layer: 1.8 s at every start of a long run).
-        let (xlo, xhi) = g.window_inside(bx as usize);
-        let spec = spec.with("XLO", xlo).with("XHI", xhi);
+            .with("KW", kw);
+        // Each module holds one entry point: the input gradient's phases are parsed apart
+        // from the forward (whose unrolled body they would otherwise carry).
+        let spec = match dx_taps {
+            None => {
+                let (xlo, xhi) = g.window_inside(bx as usize);
+                spec.with("DX", 0)
+                    .with("FSPAN", (bx - 1) * s + kw)
+                    .with("XLO", xlo)
+                    .with("XHI", xhi)
+            }
+            Some((tx, ty)) => spec
+                .with("DX", 1)
+                .with("TX", tx)
+                .with("TY", ty)
+                .with("DSPAN", bx + tx - 1),
+        };
         // One lane a block: the flat kernel's grid with TN pixels a lane.
         let flat = Plan::Subgroup {
             sg,
@@ -519,37 +531,42 @@ type SpecGrid = (crate::gpu::KernelSpec, [u32; 3]);
 
 /// Primitive 1 on `conv_rows.wgsl`, where the plan and the output's shape allow it.
 fn forward_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
-    let tx = g.kw.div_ceil(g.opts.stride) as u32;
-    plan.rows_spec(gpu, "conv2d_forward", g.cout, (g.oh, g.ow), g, tx)
+    plan.rows_spec(gpu, g.cout, (g.oh, g.ow), g, None)
 }
 
+/// A row-window input-gradient dispatch: its kernel, grid and stride phase [x, y].
+type PhaseDispatch = (SpecGrid, [u32; 2]);
+
 /// Primitive 2 on `conv_rows.wgsl`, where the plan allows it and every stride phase has the
-/// same, block-divisible shape (h and w multiples of the stride): a spec, grid and x phase per
-/// dispatch, one dispatch for each x stride phase (grid z its y phases), each built for its
-/// own taps in x so that no lane multiplies by a zero weight where a phase has fewer taps
+/// same, block-divisible shape (h and w multiples of the stride): a spec, grid and [x, y]
+/// phase per dispatch, one dispatch for each stride phase, each built for its own taps in x
+/// and kernel rows, so that no lane multiplies by a zero weight where a phase has fewer taps
 /// than another (at 5 x 5, stride 2: 3 and 2; one kernel for all took 1.2 times the
-/// multiply-adds, BENCHMARKS "Exact taps").
+/// multiply-adds, BENCHMARKS "Exact taps"), and every accumulator takes all of a phase's taps
+/// an iteration (BENCHMARKS "Kernel rows of a phase together").
 fn input_grad_rows(
     gpu: &crate::gpu::Gpu,
     plan: &Plan,
     g: &Geometry,
-) -> Option<Result<Vec<(SpecGrid, u32)>>> {
+) -> Option<Result<Vec<PhaseDispatch>>> {
     let s = g.opts.stride;
     if !g.h.is_multiple_of(s) || !g.w.is_multiple_of(s) {
         return None;
     }
-    let phases = (0..s.min(g.w)).map(|ph_x| {
-        let kx0 = (ph_x + g.opts.padding[2]) % s;
-        // A phase with no tap in x (stride above the kernel width) keeps one, masked to 0.
-        let taps = g.kw.saturating_sub(kx0).div_ceil(s).max(1) as u32;
-        let spec = plan.rows_spec(gpu, "conv2d_input_grad", g.cin, (g.h / s, g.w / s), g, taps)?;
-        Some(spec.map(|(spec, mut grid)| {
-            grid[2] = s.min(g.h) as u32;
-            ((spec, grid), ph_x as u32)
-        }))
-    });
-    let phases = phases.collect::<Option<Vec<Result<_>>>>()?;
-    Some(phases.into_iter().collect())
+    let taps = |k: usize, pad: usize, ph: usize| k.saturating_sub((ph + pad) % s).div_ceil(s);
+    let mut out = Vec::new();
+    for ph_y in 0..s.min(g.h) {
+        // A phase with no kernel row (stride above the kernel height) runs no iteration.
+        let ty = taps(g.kh, g.opts.padding[0], ph_y).max(1) as u32;
+        for ph_x in 0..s.min(g.w) {
+            // A phase with no tap in x (stride above the kernel width) keeps one, masked to 0.
+            let tx = taps(g.kw, g.opts.padding[2], ph_x).max(1) as u32;
+            let dx_taps = Some((tx, ty));
+            let spec = plan.rows_spec(gpu, g.cin, (g.h / s, g.w / s), g, dx_taps)?;
+            out.push(spec.map(|(spec, grid)| ((spec, grid), [ph_x as u32, ph_y as u32])));
+        }
+    }
+    Some(out.into_iter().collect())
 }
 
 /// Whether `ForwardPath::Auto` and `InputGradPath::Auto` pick the row-window kernels for
@@ -712,8 +729,8 @@ pub enum InputGradPath {
     /// its taps.
     Direct,
     /// `Direct` with each lane's pixels a block of one phase of one image (`conv_rows.wgsl`),
-    /// neighbouring taps reusing loaded values, one dispatch per x stride phase built for
-    /// that phase's taps; subgroup adapters, and input sizes that are multiples of the stride
+    /// neighbouring taps reusing loaded values, one dispatch per stride phase built for that
+    /// phase's taps; subgroup adapters, and input sizes that are multiples of the stride
     /// with block-divisible phases, only (an error otherwise).
     RowWindows,
     /// A GEMM of the weights with dy over (image, output pixel), then a gather of the taps
@@ -812,8 +829,12 @@ pub fn input_grad_with(
         .flatten();
     if let Some(phases) = rows {
         let p = g.epilogue_params(bias, act)?;
-        for ((spec, grid), phase_x) in phases? {
-            let p = Params { phase_x, ..p };
+        for ((spec, grid), [phase_x, phase_y]) in phases? {
+            let p = Params {
+                phase_x,
+                phase_y,
+                ..p
+            };
             dispatch_params(spec, p, dy, w, bias, &dx, grid);
         }
         return Ok(dx);
@@ -964,7 +985,7 @@ pub enum RowWindowPass {
 }
 
 /// The compile-time constants of the row-window kernels that `pass` dispatches for `g` on
-/// this adapter, one list per dispatch (the input gradient's x stride phases in order), `None`
+/// this adapter, one list per dispatch (the input gradient's stride phases, y-major), `None`
 /// where the row windows do not apply. Tests hold the taps each is built for to the geometry.
 pub fn row_window_constants(
     gpu: &crate::gpu::Gpu,
