@@ -2,7 +2,10 @@
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr_t * m / (sqrt(v) + eps_t)
 // with the bias corrections folded into lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t) and
 // eps_t = eps * sqrt(1 - b2^t) on the host (in f64), which equals lr * mhat / (sqrt(vhat) + eps).
-// Bindings: 0 params, 1 grad (read), 2 w, 3 m, 4 v (read_write). One element per invocation.
+// Bindings: 0 params, 1 grad (read), 2 w, 3 m, 4 v (read_write). One entry per invocation, p.n
+// entries; an entry is a vf of V elements (vec4<f32> where the host can: the element count a
+// multiple of 4 and every tensor 16-byte aligned; f32 otherwise), each element updated as in
+// the scalar form.
 
 struct Params {
     n: u32,
@@ -15,11 +18,18 @@ struct Params {
     _pad2: u32,
 }
 
+//#if V 4
+alias vf = vec4<f32>;
+//#end
+//#if V 1
+alias vf = f32;
+//#end
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<vf>;
+@group(0) @binding(2) var<storage, read_write> w: array<vf>;
+@group(0) @binding(3) var<storage, read_write> m: array<vf>;
+@group(0) @binding(4) var<storage, read_write> v: array<vf>;
 
 @compute @workgroup_size(256)
 fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

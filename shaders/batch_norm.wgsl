@@ -4,7 +4,7 @@
 //                      and when update != 0 the running statistics with momentum (unbiased var).
 //   bn_running_stats   stats from the running statistics (inference mode).
 //   bn_apply           y = act((x - mean) * invstd * gamma + beta), E consecutive elements of
-//                      one channel an invocation (E divides inner).
+//                      one channel an invocation (E divides inner; EV = E / V entries).
 //   bn_backward_reduce one workgroup per channel: dbeta = sum(dz), dgamma = sum(dz * xhat).
 //   bn_backward_dx     dx = gamma * invstd * (dz - dbeta / M - xhat * dgamma / M), closed form
 //                      (training, update != 0), or gamma * invstd * dz (inference).
@@ -15,7 +15,11 @@
 // On llvmpipe every storage load is a loop over the lanes and integer division is scalar, so
 // the element-wise kernels look a channel's values up once for E elements, and the reductions
 // step their (image, offset) index instead of dividing for every element; both add the same
-// terms in the same order as one element an invocation would.
+// terms in the same order as one element an invocation would. And x, dy, out and y_saved are
+// arrays of vf, V elements an entry: vec4<f32> where the host can (every channel plane a whole
+// number of vec4s, the tensors 16-byte aligned), one storage-load loop for four values; f32
+// otherwise. The element-wise kernels compute each element as the scalar form does; the
+// reductions sum each lane's entries as vectors and the four components at the end.
 
 struct Params {
     batch: u32,
@@ -28,13 +32,22 @@ struct Params {
     slope: f32,
 }
 
+//#if V 4
+alias vf = vec4<f32>;
+fn hsum(v: vf) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+//#end
+//#if V 1
+alias vf = f32;
+fn hsum(v: vf) -> f32 { return v; }
+//#end
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vf>;
+@group(0) @binding(2) var<storage, read> dy: array<vf>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read> stats: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<vf>;
 @group(0) @binding(7) var<storage, read_write> stats_out: array<f32>;
 @group(0) @binding(8) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(9) var<storage, read_write> running_var: array<f32>;
@@ -44,18 +57,18 @@ struct Params {
 @group(0) @binding(13) var<storage, read> dbeta_in: array<f32>;
 @group(0) @binding(14) var<storage, read> running_mean_in: array<f32>;
 @group(0) @binding(15) var<storage, read> running_var_in: array<f32>;
-@group(0) @binding(16) var<storage, read> y_saved: array<f32>;
+@group(0) @binding(16) var<storage, read> y_saved: array<vf>;
 
-fn activate(z: f32) -> f32 {
+fn activate(z: vf) -> vf {
     if (p.act == 0u) { return z; }
-    return select(p.slope * z, z, z > 0.0);
+    return select(p.slope * z, z, z > vf());
 }
 
-// dy * act'(z), from the forward output at flat index k.
-fn pre_activation_grad(k: u32) -> f32 {
+// dy * act'(z), from the forward output at entry k.
+fn pre_activation_grad(k: u32) -> vf {
     let g = dy[k];
     if (p.act == 0u) { return g; }
-    return select(p.slope * g, g, y_saved[k] > 0.0);
+    return select(p.slope * g, g, y_saved[k] > vf());
 }
 
 var<workgroup> part_a: array<f32, 256>;
@@ -79,19 +92,20 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let c = linear_workgroup(wid, nwg);
     if (c >= p.channels) { return; }
     let m = p.batch * p.inner;
-    var s = 0.0;
+    let mv = m / V;
+    var s = vf();
     var w = walk_start(c, lid.x);
-    for (var i = lid.x; i < m; i += 256u) { s += x[w.k]; walk_next(&w); }
-    part_a[lid.x] = s;
+    for (var i = lid.x; i < mv; i += 256u) { s += x[w.k]; walk_next(&w); }
+    part_a[lid.x] = hsum(s);
     part_b[lid.x] = 0.0;
     tree_sum2(lid.x);
     let mean = part_a[0] / f32(m);
     workgroupBarrier();
     // Two passes over the data: sum((x - mean)^2) keeps precision that E[x^2] - mean^2 loses.
-    var q = 0.0;
+    var q = vf();
     w = walk_start(c, lid.x);
-    for (var i = lid.x; i < m; i += 256u) { let d = x[w.k] - mean; q += d * d; walk_next(&w); }
-    part_a[lid.x] = q;
+    for (var i = lid.x; i < mv; i += 256u) { let d = x[w.k] - mean; q += d * d; walk_next(&w); }
+    part_a[lid.x] = hsum(q);
     tree_sum2(lid.x);
     if (lid.x == 0u) {
         let var_b = part_a[0] / f32(m);
@@ -123,8 +137,9 @@ fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let invstd = stats[p.channels + c];
     let g = gamma[c];
     let b = beta[c];
-    //#unroll e E
-    out[i0 + {e}u] = activate((x[i0 + {e}u] - mean) * invstd * g + b);
+    let k0 = i0 / V;
+    //#unroll e EV
+    out[k0 + {e}u] = activate((x[k0 + {e}u] - mean) * invstd * g + b);
     //#end
 }
 
@@ -135,18 +150,18 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let m = p.batch * p.inner;
     let mean = stats[c];
     let invstd = stats[p.channels + c];
-    var sa = 0.0;
-    var sb = 0.0;
+    var sa = vf();
+    var sb = vf();
     var w = walk_start(c, lid.x);
-    for (var i = lid.x; i < m; i += 256u) {
+    for (var i = lid.x; i < m / V; i += 256u) {
         let k = w.k;
         let g = pre_activation_grad(k);
         sa += g * (x[k] - mean) * invstd;
         sb += g;
         walk_next(&w);
     }
-    part_a[lid.x] = sa;
-    part_b[lid.x] = sb;
+    part_a[lid.x] = hsum(sa);
+    part_b[lid.x] = hsum(sb);
     tree_sum2(lid.x);
     if (lid.x == 0u) {
         dgamma[c] = part_a[0];
@@ -164,15 +179,16 @@ fn bn_backward_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let gi = gamma[c] * invstd;
     if (p.update == 0u) {
         // Inference mode: the statistics are constants, not functions of x.
-        //#unroll e E
-        out[i0 + {e}u] = gi * pre_activation_grad(i0 + {e}u);
+        //#unroll e EV
+        out[i0 / V + {e}u] = gi * pre_activation_grad(i0 / V + {e}u);
         //#end
         return;
     }
     let mean = stats[c];
     let db = dbeta_in[c] / m;
     let dg = dgamma_in[c];
-    //#unroll e E
-    out[i0 + {e}u] = gi * (pre_activation_grad(i0 + {e}u) - db - (x[i0 + {e}u] - mean) * invstd * dg / m);
+    let k0 = i0 / V;
+    //#unroll e EV
+    out[k0 + {e}u] = gi * (pre_activation_grad(k0 + {e}u) - db - (x[k0 + {e}u] - mean) * invstd * dg / m);
     //#end
 }

@@ -153,8 +153,13 @@ fn dispatch(
     // computed in f64 so late steps lose nothing to 1 - beta^t rounding.
     let c1 = 1.0 - (cfg.beta1 as f64).powf(t as f64);
     let c2 = (1.0 - (cfg.beta2 as f64).powf(t as f64)).sqrt();
+    let n = g.numel();
+    let lanes = crate::ops::lanes(
+        n.is_multiple_of(4),
+        [g, w, m, v].iter().map(|t| t.bind().offset),
+    ) as usize;
     let p = Params {
-        n: g.numel() as u32,
+        n: (n / lanes) as u32,
         beta1: cfg.beta1,
         beta2: cfg.beta2,
         lr_t: (cfg.lr as f64 * c2 / c1) as f32,
@@ -163,10 +168,10 @@ fn dispatch(
     };
     let gpu = g.gpu();
     gpu.dispatch(
-        &KernelSpec::new("adam", "adam"),
+        &KernelSpec::new("adam", "adam").with("V", lanes as u32),
         bytemuck::bytes_of(&p),
         &[(1, g.bind()), (2, w.bind()), (3, m.bind()), (4, v.bind())],
-        grid_1d(gpu, g.numel(), 256),
+        grid_1d(gpu, n / lanes, 256),
     );
     Ok(())
 }

@@ -83,7 +83,7 @@ impl Tensor {
             _pad: [0; 2],
         };
         self.gpu.dispatch(
-            &crate::gpu::KernelSpec::new("elementwise", "fill"),
+            &crate::gpu::KernelSpec::new("elementwise", "fill").with("V", 1),
             bytemuck::bytes_of(&p),
             &[(3, self.bind())],
             self.gpu.grid(n.div_ceil(256) as u64),

@@ -32,20 +32,41 @@ pub struct BatchNormState<'a> {
     pub eps: f32,
 }
 
-fn spec(entry: &'static str) -> KernelSpec {
-    KernelSpec::new("batch_norm", entry).with("E", 1)
+/// Elements a vf entry: 4 where every channel plane is a whole number of vec4s and the tensors
+/// bound as vf arrays start 16-byte aligned, else 1.
+fn lanes(p: &Params, ts: &[&Tensor]) -> u32 {
+    super::lanes(
+        p.inner.is_multiple_of(4),
+        ts.iter().map(|t| t.bind().offset),
+    )
 }
 
-/// The element-wise kernels' spec and grid: E consecutive elements of one channel an
-/// invocation, the largest of 8, 4, 2, 1 that divides `inner`.
-fn elementwise(gpu: &crate::gpu::Gpu, entry: &'static str, p: &Params) -> (KernelSpec, [u32; 3]) {
+fn spec(entry: &'static str, v: u32) -> KernelSpec {
+    KernelSpec::new("batch_norm", entry)
+        .with("V", v)
+        .with("E", v)
+        .with("EV", 1)
+}
+
+/// The element-wise kernel `entry` with E elements an invocation: the most of 8, 4, 2, 1 (at
+/// least V) that divides inner.
+fn elementwise(
+    gpu: &crate::gpu::Gpu,
+    entry: &'static str,
+    p: &Params,
+    v: u32,
+) -> (KernelSpec, [u32; 3]) {
+    // inner is a multiple of V, so E is at least V.
     let e = [8, 4, 2, 1]
         .into_iter()
         .find(|e| p.inner.is_multiple_of(*e))
         .unwrap_or(1);
     let n = (p.batch * p.channels * p.inner) as usize;
     (
-        KernelSpec::new("batch_norm", entry).with("E", e),
+        KernelSpec::new("batch_norm", entry)
+            .with("V", v)
+            .with("E", e)
+            .with("EV", e / v),
         grid_1d(gpu, n / e as usize, 256),
     )
 }
@@ -68,8 +89,14 @@ impl Function for BatchNormBackward {
         let dgamma = Tensor::uninit(gpu, &[c])?;
         let dbeta = Tensor::uninit(gpu, &[c])?;
         let pb = bytemuck::bytes_of(&self.p);
+        let dx = needs[0]
+            .then(|| Tensor::uninit(gpu, self.x.shape()))
+            .transpose()?;
+        let mut vf = vec![&self.x, dy, &self.y];
+        vf.extend(dx.as_ref());
+        let v = lanes(&self.p, &vf);
         gpu.dispatch(
-            &spec("bn_backward_reduce"),
+            &spec("bn_backward_reduce", v),
             pb,
             &[
                 (1, self.x.bind()),
@@ -81,9 +108,8 @@ impl Function for BatchNormBackward {
             ],
             gpu.grid(c as u64),
         );
-        let dx = if needs[0] {
-            let dx = Tensor::uninit(gpu, self.x.shape())?;
-            let (dx_spec, grid) = elementwise(gpu, "bn_backward_dx", &self.p);
+        let dx = if let Some(dx) = dx {
+            let (dx_spec, grid) = elementwise(gpu, "bn_backward_dx", &self.p, v);
             gpu.dispatch(
                 &dx_spec,
                 pb,
@@ -166,9 +192,11 @@ pub fn batch_norm_activation(
     };
     let pb = bytemuck::bytes_of(&p);
     let stats = Tensor::uninit(gpu, &[2 * c])?;
+    let y = Tensor::uninit(gpu, shape)?;
+    let v = lanes(&p, &[&x.value, &y]);
     if training {
         gpu.dispatch(
-            &spec("bn_stats"),
+            &spec("bn_stats", v),
             pb,
             &[
                 (1, x.value.bind()),
@@ -180,7 +208,7 @@ pub fn batch_norm_activation(
         );
     } else {
         gpu.dispatch(
-            &spec("bn_running_stats"),
+            &spec("bn_running_stats", 1),
             pb,
             &[
                 (7, stats.bind()),
@@ -190,8 +218,7 @@ pub fn batch_norm_activation(
             [c.div_ceil(64) as u32, 1, 1],
         );
     }
-    let y = Tensor::uninit(gpu, shape)?;
-    let (apply, grid) = elementwise(gpu, "bn_apply", &p);
+    let (apply, grid) = elementwise(gpu, "bn_apply", &p, v);
     gpu.dispatch(
         &apply,
         pb,

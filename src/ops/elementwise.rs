@@ -42,16 +42,19 @@ fn launch_shaped(
         binds.push((2, b.bind()));
     }
     binds.push((3, out.bind()));
+    // broadcast_scalar reads one scalar: its arrays stay f32.
+    let whole = entry != "broadcast_scalar" && n.is_multiple_of(4);
+    let v = super::lanes(whole, binds.iter().map(|(_, b)| b.offset)) as usize;
     let p = Params {
-        n: n as u32,
+        n: (n / v) as u32,
         alpha,
         _pad: [0; 2],
     };
     gpu.dispatch(
-        &KernelSpec::new("elementwise", entry),
+        &KernelSpec::new("elementwise", entry).with("V", v as u32),
         bytemuck::bytes_of(&p),
         &binds,
-        grid_1d(gpu, n, 256),
+        grid_1d(gpu, n / v, 256),
     );
     Ok(out)
 }

@@ -50,6 +50,20 @@ pub(crate) fn env_dims<T: std::str::FromStr>(var: &str) -> Option<(T, T)> {
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
 
+/// Elements per array entry for the kernels written over `vf` (elementwise, batch_norm,
+/// reduce's channel_sum, adam): 4 (vec4) where `whole` (every run of elements a kernel treats
+/// as a unit, a channel plane or the whole tensor, is a multiple of 4) and every tensor they
+/// bind starts 16-byte aligned, else 1. On llvmpipe a storage load is a loop over the lanes,
+/// and a vec4 load takes one such loop for four values (batch norm in 0.5 to 0.6 of its time,
+/// BENCHMARKS.md "Four values a load"); elsewhere it is a plain vector load.
+pub(crate) fn lanes(whole: bool, offsets: impl IntoIterator<Item = u64>) -> u32 {
+    if whole && offsets.into_iter().all(|o| o.is_multiple_of(16)) {
+        4
+    } else {
+        1
+    }
+}
+
 /// Workgroups for `n` elements at `per_group` elements each, split over x/y.
 pub(crate) fn grid_1d(gpu: &Gpu, n: usize, per_group: usize) -> [u32; 3] {
     gpu.grid(n.div_ceil(per_group) as u64)

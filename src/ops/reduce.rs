@@ -28,8 +28,15 @@ pub fn channel_sum(x: &Tensor, outer: usize, channels: usize, inner: usize) -> R
         inner: inner as u32,
         alpha: 1.0,
     };
+    if inner == 1 && channels >= outer {
+        // A dense layer's bias gradient (G's projection: 8,192 channels of 128 rows): a lane
+        // a channel adding its rows in order beats a 256-lane tree over each channel's few
+        // values (BENCHMARKS.md "Four values a load").
+        return sum_splits(x, outer, &[channels]);
+    }
+    let v = super::lanes(inner.is_multiple_of(4), [x.bind().offset]);
     gpu.dispatch(
-        &KernelSpec::new("reduce", "channel_sum"),
+        &KernelSpec::new("reduce", "channel_sum").with("V", v),
         bytemuck::bytes_of(&p),
         &[(1, x.bind()), (2, out.bind())],
         gpu.grid(channels as u64),
@@ -50,7 +57,7 @@ pub fn sum_splits(x: &Tensor, splits: usize, shape: &[usize]) -> Result<Tensor> 
         alpha: 1.0,
     };
     gpu.dispatch(
-        &KernelSpec::new("reduce", "sum_splits"),
+        &KernelSpec::new("reduce", "sum_splits").with("V", 1),
         bytemuck::bytes_of(&p),
         &[(1, x.bind()), (2, out.bind())],
         super::grid_1d(gpu, n, 256),
@@ -69,7 +76,7 @@ pub fn sum_all(x: &Tensor, alpha: f32) -> Result<Tensor> {
         alpha,
     };
     gpu.dispatch(
-        &KernelSpec::new("reduce", "sum_all"),
+        &KernelSpec::new("reduce", "sum_all").with("V", 1),
         bytemuck::bytes_of(&p),
         &[(1, x.bind()), (2, out.bind())],
         [1, 1, 1],
