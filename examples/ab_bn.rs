@@ -1,0 +1,122 @@
+//! Lab: batch norm (forward and backward, leaky ReLU fused) at the DCGAN's batch-norm shapes
+//! (batch 128: 512 x 4 x 4 to 64 x 32 x 32) under several environment settings, alternated in
+//! one process as ab_conv does: a setting is `VAR=VALUE[,...]` set before each call (`-` for
+//! none), for temporary switches in the code under test. Prints how many output and input-
+//! gradient values of each setting differ in their bits from the first setting's, and the
+//! median GPU time (timestamps) of a round with its per-round ratio to the first.
+//! `cargo run --release --example ab_bn -- ROUNDS SETTING...`
+use dcgan::ops::batch_norm::BatchNormState;
+use dcgan::ops::{self, Activation};
+use dcgan::{AdapterRequest, Gpu, Tape, Tensor};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rounds: usize = args[1].parse().unwrap();
+    let settings: Vec<String> = args[2..].to_vec();
+    let gpu = Gpu::new(&AdapterRequest::default()).unwrap();
+    gpu.set_profiling(true);
+    let names: Vec<String> = settings
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+        .collect();
+    let apply = |s: &str| {
+        for k in &names {
+            // SAFETY: one thread of our own; the engine reads these when it builds specs.
+            unsafe { std::env::remove_var(k) };
+        }
+        for kv in s.split(',').filter(|kv| kv.contains('=')) {
+            let (k, v) = kv.split_once('=').unwrap();
+            // SAFETY: as above.
+            unsafe { std::env::set_var(k, v) };
+        }
+    };
+    let shapes = [(512usize, 4usize), (256, 8), (128, 16), (64, 32)];
+    let mut times = vec![Vec::new(); settings.len()];
+    let mut reference: Option<Vec<f32>> = None;
+    for r in 0..=rounds {
+        for i in 0..settings.len() {
+            let k = (i + r) % settings.len();
+            apply(&settings[k]);
+            let mut all = Vec::new();
+            for &(c, n) in &shapes {
+                let len = 128 * c * n * n;
+                let xs: Vec<f32> = (0..len)
+                    .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                    .collect();
+                let tape = Tape::new();
+                let x = tape.leaf(
+                    Tensor::from_slice(&gpu, &xs, &[128, c, n, n]).unwrap(),
+                    true,
+                );
+                let g = tape.leaf(Tensor::from_slice(&gpu, &vec![1.1; c], &[c]).unwrap(), true);
+                let b = tape.leaf(Tensor::from_slice(&gpu, &vec![0.1; c], &[c]).unwrap(), true);
+                let rm = Tensor::from_slice(&gpu, &vec![0.0; c], &[c]).unwrap();
+                let rv = Tensor::from_slice(&gpu, &vec![1.0; c], &[c]).unwrap();
+                let state = BatchNormState {
+                    running_mean: &rm,
+                    running_var: &rv,
+                    momentum: 0.1,
+                    eps: 1e-5,
+                };
+                gpu.sync().unwrap();
+                gpu.take_profile();
+                let y = ops::batch_norm_activation(
+                    &tape,
+                    &x,
+                    &g,
+                    &b,
+                    &state,
+                    true,
+                    Some(Activation::LeakyRelu(0.2)),
+                )
+                .unwrap();
+                let seed = Tensor::from_slice(&gpu, &xs, &[128, c, n, n]).unwrap();
+                let grads = tape.backward_with(&y, seed, &[&x]).unwrap();
+                let dx = grads.get(&x).unwrap();
+                if r == 0 {
+                    all.extend(y.value.to_vec().unwrap());
+                    all.extend(dx.to_vec().unwrap());
+                }
+                gpu.sync().unwrap();
+            }
+            let prof = gpu.take_profile();
+            let ms: f64 = prof.values().map(|p| p.1).sum::<f64>() / 1e6;
+            if r == 0 {
+                match &reference {
+                    None => reference = Some(all),
+                    Some(want) => {
+                        let bad = want
+                            .iter()
+                            .zip(&all)
+                            .filter(|(a, b)| a.to_bits() != b.to_bits())
+                            .count();
+                        println!(
+                            "{}: {bad} values differ from the first setting; {:?}",
+                            settings[k],
+                            prof.keys().collect::<Vec<_>>()
+                        );
+                    }
+                }
+            } else {
+                times[k].push(ms);
+            }
+        }
+    }
+    for (k, s) in settings.iter().enumerate() {
+        let mut v = times[k].clone();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let ratios: Vec<f64> = times[k].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
+        let mut rs = ratios.clone();
+        rs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "[{s}] median {:.1} ms, ratio to first {:.3}, rounds {:?}",
+            v[v.len() / 2],
+            rs[rs.len() / 2],
+            times[k]
+                .iter()
+                .map(|t| t.round() as i64)
+                .collect::<Vec<_>>()
+        );
+    }
+}
