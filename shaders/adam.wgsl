@@ -18,12 +18,7 @@ struct Params {
     _pad2: u32,
 }
 
-//#if V 4
-alias vf = vec4<f32>;
-//#end
-//#if V 1
-alias vf = f32;
-//#end
+//#include vf
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<vf>;

@@ -14,12 +14,7 @@ struct Params {
     _pad1: u32,
 }
 
-//#if V 4
-alias vf = vec4<f32>;
-//#end
-//#if V 1
-alias vf = f32;
-//#end
+//#include vf
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vf>;

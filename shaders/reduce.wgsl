@@ -16,14 +16,7 @@ struct Params {
     alpha: f32,
 }
 
-//#if V 4
-alias vf = vec4<f32>;
-fn hsum(v: vf) -> f32 { return (v.x + v.y) + (v.z + v.w); }
-//#end
-//#if V 1
-alias vf = f32;
-fn hsum(v: vf) -> f32 { return v; }
-//#end
+//#include vf
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vf>;

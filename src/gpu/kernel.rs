@@ -73,6 +73,7 @@ fn source(file: &str) -> &'static str {
         "scores" => include_str!("../../shaders/scores.wgsl"),
         "col2im" => include_str!("../../shaders/col2im.wgsl"),
         "epilogue" => include_str!("../../shaders/epilogue.wgsl"),
+        "vf" => include_str!("../../shaders/vf.wgsl"),
         "channel_walk" => include_str!("../../shaders/channel_walk.wgsl"),
         other => panic!("unknown shader file {other}"),
     }
