@@ -9,35 +9,25 @@ use dcgan::ops::batch_norm::BatchNormState;
 use dcgan::ops::{self, Activation};
 use dcgan::{AdapterRequest, Gpu, Tape, Tensor};
 
+#[path = "lab_shared/settings.rs"]
+mod lab;
+use lab::{differing_bits, median, ratio_to_first, Settings};
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rounds: usize = args[1].parse().unwrap();
     let settings: Vec<String> = args[2..].to_vec();
     let gpu = Gpu::new(&AdapterRequest::default()).unwrap();
     gpu.set_profiling(true);
-    let names: Vec<String> = settings
-        .iter()
-        .flat_map(|s| s.split(','))
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
-        .collect();
-    let apply = |s: &str| {
-        for k in &names {
-            // SAFETY: one thread of our own; the engine reads these when it builds specs.
-            unsafe { std::env::remove_var(k) };
-        }
-        for kv in s.split(',').filter(|kv| kv.contains('=')) {
-            let (k, v) = kv.split_once('=').unwrap();
-            // SAFETY: as above.
-            unsafe { std::env::set_var(k, v) };
-        }
-    };
+    let settings = Settings::new(settings);
+    let count = settings.list.len();
     let shapes = [(512usize, 4usize), (256, 8), (128, 16), (64, 32)];
-    let mut times = vec![Vec::new(); settings.len()];
+    let mut times = vec![Vec::new(); count];
     let mut reference: Option<Vec<f32>> = None;
     for r in 0..=rounds {
-        for i in 0..settings.len() {
-            let k = (i + r) % settings.len();
-            apply(&settings[k]);
+        for i in 0..count {
+            let k = (i + r) % count;
+            settings.apply(k, |_, _| {});
             let mut all = Vec::new();
             for &(c, n) in &shapes {
                 let len = 128 * c * n * n;
@@ -85,34 +75,23 @@ fn main() {
             if r == 0 {
                 match &reference {
                     None => reference = Some(all),
-                    Some(want) => {
-                        let bad = want
-                            .iter()
-                            .zip(&all)
-                            .filter(|(a, b)| a.to_bits() != b.to_bits())
-                            .count();
-                        println!(
-                            "{}: {bad} values differ from the first setting; {:?}",
-                            settings[k],
-                            prof.keys().collect::<Vec<_>>()
-                        );
-                    }
+                    Some(want) => println!(
+                        "{}: {} values differ from the first setting; {:?}",
+                        settings.list[k],
+                        differing_bits(want, &all),
+                        prof.keys().collect::<Vec<_>>()
+                    ),
                 }
             } else {
                 times[k].push(ms);
             }
         }
     }
-    for (k, s) in settings.iter().enumerate() {
-        let mut v = times[k].clone();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let ratios: Vec<f64> = times[k].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
-        let mut rs = ratios.clone();
-        rs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    for (k, s) in settings.list.iter().enumerate() {
         println!(
             "[{s}] median {:.1} ms, ratio to first {:.3}, rounds {:?}",
-            v[v.len() / 2],
-            rs[rs.len() / 2],
+            median(&times[k]),
+            ratio_to_first(&times, k),
             times[k]
                 .iter()
                 .map(|t| t.round() as i64)

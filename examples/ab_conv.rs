@@ -11,6 +11,10 @@ use dcgan::nn::init::InitRng;
 use dcgan::ops::conv::{self, Conv2dOptions, Geometry};
 use dcgan::{AdapterRequest, Gpu};
 
+#[path = "lab_shared/settings.rs"]
+mod lab;
+use lab::{differing_bits, median, ratio_to_first, Settings};
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let pass = args[1].clone();
@@ -19,29 +23,16 @@ fn main() {
     let gpu = Gpu::new(&AdapterRequest::default()).unwrap();
     gpu.set_row_windows(true);
     gpu.set_profiling(true);
-    // Every variable some setting names; a setting that does not name one removes it.
-    let names: Vec<String> = settings
-        .iter()
-        .flat_map(|s| s.split(','))
-        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
-        .collect();
-    let apply = |s: &str| {
-        for k in &names {
-            // SAFETY: as below.
-            unsafe { std::env::remove_var(k) };
-        }
-        for kv in s.split(',').filter(|kv| kv.contains('=')) {
-            let (k, v) = kv.split_once('=').unwrap();
-            if k == "DCGAN_WGRAD_KU" {
+    let settings = Settings::new(settings);
+    let apply = |k: usize| {
+        settings.apply(k, |name, v| {
+            if name == "DCGAN_WGRAD_KU" {
                 gpu.set_weight_grad_unroll(v.parse().unwrap());
             }
-            if k == "DCGAN_CONV_ROWS" {
+            if name == "DCGAN_CONV_ROWS" {
                 gpu.set_row_windows(v == "1");
             }
-            // SAFETY: this process has one thread of its own; the engine reads these only
-            // when it builds a kernel spec, on this thread.
-            unsafe { std::env::set_var(k, v) };
-        }
+        })
     };
     let same = |n| Conv2dOptions::same(n, n, 5, 2);
     let only = std::env::var("SHAPES").unwrap_or_default();
@@ -62,13 +53,14 @@ fn main() {
             "weight_grad" => conv::weight_grad(&dy, &x, &g).unwrap(),
             other => panic!("unknown pass {other}"),
         };
-        let mut times = vec![Vec::new(); settings.len()];
-        let mut labels = vec![String::new(); settings.len()];
+        let count = settings.list.len();
+        let mut times = vec![Vec::new(); count];
+        let mut labels = vec![String::new(); count];
         let mut reference: Option<Vec<f32>> = None;
         for r in 0..=rounds {
-            for i in 0..settings.len() {
-                let k = (i + r) % settings.len();
-                apply(&settings[k]);
+            for i in 0..count {
+                let k = (i + r) % count;
+                apply(k);
                 let out = run();
                 let prof = gpu.take_profile();
                 let ms: f64 = prof
@@ -84,37 +76,25 @@ fn main() {
                     gpu.take_profile();
                     match &reference {
                         None => reference = Some(v),
-                        Some(want) => {
-                            let bad = want
-                                .iter()
-                                .zip(&v)
-                                .filter(|(a, b)| a.to_bits() != b.to_bits())
-                                .count();
-                            println!(
-                                "{n}x{n} {}: {bad} values differ from the first setting",
-                                settings[k]
-                            );
-                        }
+                        Some(want) => println!(
+                            "{n}x{n} {}: {} values differ from the first setting",
+                            settings.list[k],
+                            differing_bits(want, &v)
+                        ),
                     }
                 } else {
                     times[k].push(ms);
                 }
             }
         }
-        let med = |v: &[f64]| {
-            let mut v = v.to_vec();
-            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            v[v.len() / 2]
-        };
         let gf = 2.0 * g.macs() as f64 / 1e9;
-        for (k, s) in settings.iter().enumerate() {
-            let ratios: Vec<f64> = times[k].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
+        for (k, s) in settings.list.iter().enumerate() {
             println!(
                 "{pass} {cin}x{n}x{n}->{cout} [{s}] {}: median {:.1} ms ({:.1} GFLOP/s), ratio to first {:.3}, rounds {:?}",
                 labels[k],
-                med(&times[k]),
-                gf / med(&times[k]) * 1e3,
-                med(&ratios),
+                median(&times[k]),
+                gf / median(&times[k]) * 1e3,
+                ratio_to_first(&times, k),
                 times[k].iter().map(|t| t.round() as i64).collect::<Vec<_>>()
             );
         }

@@ -1,0 +1,57 @@
+//! Shared by the alternating labs (`ab_conv`, `ab_bn`): settings `VAR=VALUE[,...]` (`-` for
+//! none) put into this process's environment before each call, the bit-for-bit comparison
+//! with the first setting's results, and the medians they report.
+
+/// The settings, and every variable some setting names (a setting that does not name one
+/// runs with it removed).
+pub struct Settings {
+    pub list: Vec<String>,
+    names: Vec<String>,
+}
+
+impl Settings {
+    pub fn new(list: Vec<String>) -> Settings {
+        let names = list
+            .iter()
+            .flat_map(|s| s.split(','))
+            .filter_map(|kv| kv.split_once('=').map(|(k, _)| k.to_string()))
+            .collect();
+        Settings { list, names }
+    }
+
+    /// Puts setting `i`'s variables into the environment (and takes out the others'),
+    /// calling `hook` with each it sets, for variables the caller applies itself.
+    pub fn apply(&self, i: usize, mut hook: impl FnMut(&str, &str)) {
+        for k in &self.names {
+            // SAFETY: the labs run one thread of their own; the engine reads these variables
+            // only when it builds a kernel spec, on that thread.
+            unsafe { std::env::remove_var(k) };
+        }
+        for kv in self.list[i].split(',').filter(|kv| kv.contains('=')) {
+            let (k, v) = kv.split_once('=').unwrap();
+            hook(k, v);
+            // SAFETY: as above.
+            unsafe { std::env::set_var(k, v) };
+        }
+    }
+}
+
+/// How many values differ in their bits.
+pub fn differing_bits(want: &[f32], got: &[f32]) -> usize {
+    want.iter()
+        .zip(got)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count()
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The median of setting `k`'s per-round ratios to the first setting's times.
+pub fn ratio_to_first(times: &[Vec<f64>], k: usize) -> f64 {
+    let ratios: Vec<f64> = times[k].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
+    median(&ratios)
+}
