@@ -7,7 +7,8 @@
 //   sums its entries as vectors and the four components at the end.
 // sum_all: one workgroup; out[0] = alpha * sum(x).
 // sum_splits: out[i] = sum over z < outer of x[z * channels + i], in order of z; one element
-//   per invocation (adds up the split-reduction partials of a weight gradient).
+//   per invocation (adds up the split-reduction partials of a weight gradient, and serves
+//   channel_sum's inner = 1 with more channels than rows: a dense layer's bias gradient).
 
 struct Params {
     outer: u32,

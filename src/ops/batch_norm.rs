@@ -34,10 +34,10 @@ pub struct BatchNormState<'a> {
 
 /// Elements a vf entry: 4 where every channel plane is a whole number of vec4s and the tensors
 /// bound as vf arrays start 16-byte aligned, else 1.
-fn lanes(p: &Params, ts: &[&Tensor]) -> u32 {
+fn lanes<'a>(p: &Params, ts: impl IntoIterator<Item = &'a Tensor>) -> u32 {
     super::lanes(
         p.inner.is_multiple_of(4),
-        ts.iter().map(|t| t.bind().offset),
+        ts.into_iter().map(|t| t.bind().offset),
     )
 }
 
@@ -92,9 +92,7 @@ impl Function for BatchNormBackward {
         let dx = needs[0]
             .then(|| Tensor::uninit(gpu, self.x.shape()))
             .transpose()?;
-        let mut vf = vec![&self.x, dy, &self.y];
-        vf.extend(dx.as_ref());
-        let v = lanes(&self.p, &vf);
+        let v = lanes(&self.p, [&self.x, dy, &self.y].into_iter().chain(&dx));
         gpu.dispatch(
             &spec("bn_backward_reduce", v),
             pb,
@@ -193,7 +191,7 @@ pub fn batch_norm_activation(
     let pb = bytemuck::bytes_of(&p);
     let stats = Tensor::uninit(gpu, &[2 * c])?;
     let y = Tensor::uninit(gpu, shape)?;
-    let v = lanes(&p, &[&x.value, &y]);
+    let v = lanes(&p, [&x.value, &y]);
     if training {
         gpu.dispatch(
             &spec("bn_stats", v),
