@@ -1,5 +1,7 @@
 // conv_common.wgsl: parameter block and bindings shared by the conv family: conv.wgsl and
-// conv_weight_grad.wgsl (subgroups), conv_portable.wgsl, conv_rows.wgsl, conv_tiled.wgsl and col2im.wgsl.
+// conv_weight_grad.wgsl (subgroups), conv_portable.wgsl, conv_tiled.wgsl and col2im.wgsl
+// (conv_io.wgsl is their twin with vec4 forms, for conv_rows.wgsl,
+// conv_weight_grad_rows.wgsl and conv_planes.wgsl).
 
 //#include conv_params
 

@@ -13,12 +13,16 @@
 // a = dy [batch, cout, OH, OW], b = w [cout, cin, KH, KW], out = dx [batch, cin, H, W].
 // Compile-time (src/ops/conv/planes.rs): SG lanes, CT channels a lane, stride S, KH, KW, OH,
 // OW, PAD_T, PAD_L, dx's H and W (every dx pixel inside the full transposed conv's plane),
-// NW = ceil(CT * KH * KW / SG) weights a lane loads.
+// NW = ceil(CT * KH * KW / SG) weights a lane loads (VB = 1: rounded up to a multiple of 4,
+// read as NW4 = NW / 4 vec4s, where cin x KH x KW and CT x KH x KW are multiples of 4 and w
+// starts 16-byte aligned), VA (conv_io.wgsl; 1: dy read as
+// OHW / 4 vec4s, where OHW is a multiple of 4 and dy starts 16-byte aligned; the same values,
+// so the same sums bit for bit).
 // Grid: x = ceil(batch / SG) (a lane an image; lanes past the last take it and store
 // nothing), y = ceil(cin / CT) channel groups. Each dx value adds its products over co in
 // order, then over (ky, kx): deterministic.
 
-//#include conv_common
+//#include conv_io
 //#include epilogue
 
 @compute @workgroup_size(SG)
@@ -33,6 +37,7 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     for (var co = 0u; co < p.cout; co++) {
         // Lane l holds entries j * SG + l of this output channel's CT x KH x KW weights
         // (channels past cin repeat the last; their sums are not stored).
+        //#if VB 0
         var wv = array<f32, NW>();
         //#unroll j NW
         {
@@ -41,16 +46,46 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             wv[{j}] = b[(co * p.cin + ci) * KH * KW + t % (KH * KW)];
         }
         //#end
+        //#end
+        //#if VB 1
+        // VB = 1: lane l holds entries l * NW to l * NW + NW - 1 (NW a multiple of 4 here),
+        // NW / 4 vec4s; entries past the group's, or past the buffer (clamped), are never
+        // stored.
+        var wq = array<vec4<f32>, NW4>();
+        let wb = (co * p.cin + c0) * KH * KW / 4u + lid.x * NW4;
+        let wend = arrayLength(&b) - 1u;
+        //#unroll j NW4
+        wq[{j}] = b[min(wb + {j}u, wend)];
+        //#end
+        //#end
         let dco = db + co * OH * OW;
         var v = array<f32, OH * OW>();
+        //#if VA 0
         //#unroll q OHW
         v[{q}] = a[dco + {q}u];
         //#end
-        // Tap t = (c * KH + ky) * KW + kx is entry t / SG of lane t % SG.
+        //#end
+        //#if VA 1
+        //#unroll j OHW4
+        {
+            let q = a[dco / 4u + {j}u];
+            //#unroll e 4
+            v[{({j} * 4 + {e})}] = q[{e}];
+            //#end
+        }
+        //#end
+        //#end
+        // Tap t = (c * KH + ky) * KW + kx is entry t / SG of lane t % SG (VB = 1: entry t % NW
+        // of lane t / NW).
         //#unroll c CT
         //#unroll ky KH
         //#unroll kx KW
+        //#if VB 0
         let wt{c}_{ky}_{kx} = subgroupBroadcast(wv[{((({c} * KH + {ky}) * KW + {kx}) / SG)}], {((({c} * KH + {ky}) * KW + {kx}) % SG)});
+        //#end
+        //#if VB 1
+        let wt{c}_{ky}_{kx} = subgroupBroadcast(wq[{(((({c} * KH + {ky}) * KW + {kx}) % NW) / 4)}][{(((({c} * KH + {ky}) * KW + {kx}) % NW) % 4)}], {((({c} * KH + {ky}) * KW + {kx}) / NW)});
+        //#end
         //#end
         //#end
         //#end

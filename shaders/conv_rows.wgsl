@@ -22,8 +22,13 @@
 // The host picks this file only when BX divides the output width and BY its height (for
 // input_grad: of every stride phase, which needs h and w multiples of S), so a block never
 // straddles rows or images.
+// VA (conv_io.wgsl) = 1 where BX and the width of a's rows are multiples of 4 and a starts
+// 16-byte aligned: a block row's window is then read as NQ vec4s from the aligned group that
+// holds its first position (OFF = that position mod 4, the same in every block), each group
+// inside the row or outside it as a whole. The same values reach the same multiply-adds, so
+// the result is VA = 0's bit for bit.
 
-//#include conv_common
+//#include conv_io
 //#include epilogue
 
 // The block of lane `blk_raw` in a grid_h x grid_w pixel grid of every image: (image, first
@@ -54,8 +59,16 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     let kk = p.kh * KW;
     let xb = i32(n * p.cin * hw);
     let ix0 = i32(ox0 * S) - i32(p.pad_l);
+    //#if VA 0
     //#unroll t FSPAN
     let xin{t} = ix0 + {t}i >= 0 && ix0 + {t}i < i32(p.w);
+    //#end
+    //#end
+    //#if VA 1
+    let ixa = ix0 - i32(OFF);
+    //#unroll j NQ
+    let xq{j} = ixa + {j}i * 4 >= 0 && ixa + {j}i * 4 < i32(p.w);
+    //#end
     //#end
     let co0 = wid.y * TM;
     //#unroll s TMS
@@ -82,11 +95,32 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         {
             let y = i32((oy0 + {r}u) * S + ky) - i32(p.pad_t);
             let yin = y >= 0 && y < i32(p.h);
+            //#if VA 0
             let rb = cofs + y * i32(p.w) + ix0;
             //#unroll t FSPAN
             //#when {t} >= XLO
             //#when {t} < XHI
             v{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
+            //#end
+            //#end
+            //#end
+            //#end
+            //#if VA 1
+            let rq = (cofs + y * i32(p.w) + ixa) / 4;
+            var q = array<vec4<f32>, NQ>();
+            // Only the groups that hold a position in [XLO, XHI).
+            //#unroll j NQ
+            //#when {j} * 4 + 3 >= XLO + OFF
+            //#when {j} * 4 < XHI + OFF
+            q[{j}] = select(vec4<f32>(), a[select(0, rq + {j}i, yin && xq{j})], yin && xq{j});
+            //#end
+            //#end
+            //#end
+            //#unroll t FSPAN
+            //#when {t} >= XLO
+            //#when {t} < XHI
+            v{r}[{t}] = q[{(({t} + OFF) / 4)}][{(({t} + OFF) % 4)}];
+            //#end
             //#end
             //#end
             //#end
@@ -158,8 +192,16 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let kx0 = (ph_x + p.pad_l) % S;
     // Exact division: ph_x + pl - kx0 is a multiple of S.
     let xbase = i32(qx0) + (i32(ph_x + p.pad_l) - i32(kx0)) / i32(S) - i32(TX - 1u);
+    //#if VA 0
     //#unroll t DSPAN
     let xin{t} = xbase + {t}i >= 0 && xbase + {t}i < i32(p.ow);
+    //#end
+    //#end
+    //#if VA 1
+    let xba = xbase - i32(OFF);
+    //#unroll j NQ
+    let xq{j} = xba + {j}i * 4 >= 0 && xba + {j}i * 4 < i32(p.ow);
+    //#end
     //#end
     //#unroll tx TX
     let tap{tx} = kx0 + {tx}u * S < KW;
@@ -197,9 +239,21 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         {
             let y = i32(qy0 + {r}u) + dyo{ty};
             let yin = y >= 0 && y < i32(p.oh);
+            //#if VA 0
             let rb = dco + y * i32(p.ow) + xbase;
             //#unroll t DSPAN
             v{ty}_{r}[{t}] = select(0.0, a[select(0, rb + {t}i, yin && xin{t})], yin && xin{t});
+            //#end
+            //#end
+            //#if VA 1
+            let rq = (dco + y * i32(p.ow) + xba) / 4;
+            var q = array<vec4<f32>, NQ>();
+            //#unroll j NQ
+            q[{j}] = select(vec4<f32>(), a[select(0, rq + {j}i, yin && xq{j})], yin && xq{j});
+            //#end
+            //#unroll t DSPAN
+            v{ty}_{r}[{t}] = q[{(({t} + OFF) / 4)}][{(({t} + OFF) % 4)}];
+            //#end
             //#end
         }
         //#end

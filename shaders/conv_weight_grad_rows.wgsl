@@ -13,11 +13,15 @@
 // cin a multiple of SG * R), the output rows whose input row is padding for that ky.
 // Bindings: 0 params, 1 a = dy, 2 b = x, 4 out (read_write) = partial dw [splits, cout, cin,
 // kh, KW]. Compile-time: SG, TM (TMS = TM / SG), R, KW, S, BX (dividing ow), FSPAN, XLO,
-// XHI, KYU.
+// XHI, KYU, and VA = VB (conv_io.wgsl: 1 where BX and w are multiples of 4 and dy and x
+// start 16-byte aligned; then a block's BX dy values are BX4 vec4s, and a kernel row's window
+// NQ vec4s from the aligned group holding its first position, OFF = ix0 mod 4, each group
+// inside the row or outside it as a whole). The multiply-adds and their order are the same in
+// both forms, so the results are the same bit for bit.
 // Grid: x = ceil(cin * kh / (SG * R)) (KYU = 1: kh x cin / (SG * R), ky-major), y =
 // ceil(cout / TM), z = reduction splits.
 
-//#include conv_common
+//#include conv_io
 
 @compute @workgroup_size(SG)
 fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -76,14 +80,17 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
         let n = n0 + ni;
         let oy = oy_lo + row - ni * oy_n;
         let o = n * p.cout * ohw + oy * p.ow + ox0;
+        let xn = i32(n * p.cin * hw);
+        let ix0 = i32(ox0 * S) - i32(p.pad_l);
+        let iy0 = i32(oy * S);
+        //#if VA 0
         //#unroll t TMS
         //#unroll c BX
         let av{t}_{c} = a[o + dyo{t} + {c}u];
         //#end
         //#end
-        let xn = i32(n * p.cin * hw);
-        let ix0 = i32(ox0 * S) - i32(p.pad_l);
-        let iy0 = i32(oy * S);
+        //#end
+        //#if VB 0
         //#unroll f FSPAN
         let xin{f} = ix0 + {f}i >= 0 && ix0 + {f}i < i32(p.w);
         //#end
@@ -101,6 +108,54 @@ fn conv2d_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
             //#end
             //#end
         }
+        //#end
+        //#end
+        //#if VA 1
+        //#unroll t TMS
+        var aq{t} = array<vec4<f32>, BX4>();
+        //#unroll j BX4
+        aq{t}[{j}] = a[(o + dyo{t}) / 4u + {j}u];
+        //#end
+        //#unroll c BX
+        let av{t}_{c} = aq{t}[{({c} / 4)}][{({c} % 4)}];
+        //#end
+        //#end
+        //#end
+        //#if VB 1
+        // Window position f sits in component (f + OFF) % 4 of vec4 (f + OFF) / 4, counted
+        // from the aligned group holding ix0; only the groups that hold a position in
+        // [XLO, XHI) are loaded.
+        let ixa = ix0 - i32(OFF);
+        //#unroll j NQ
+        //#when {j} * 4 + 3 >= XLO + OFF
+        //#when {j} * 4 < XHI + OFF
+        let xin{j} = ixa + {j}i * 4 >= 0 && ixa + {j}i * 4 < i32(p.w);
+        //#end
+        //#end
+        //#end
+        //#unroll r R
+        var v{r} = array<f32, FSPAN>();
+        {
+            let y = iy0 + dky{r};
+            let yin = y >= 0 && y < i32(p.h);
+            let rq = (xn + xo{r} + y * i32(p.w) + ixa) / 4;
+            var q = array<vec4<f32>, NQ>();
+            //#unroll j NQ
+            //#when {j} * 4 + 3 >= XLO + OFF
+            //#when {j} * 4 < XHI + OFF
+            q[{j}] = select(vec4<f32>(), b[select(0, rq + {j}i, yin && xin{j})], yin && xin{j});
+            //#end
+            //#end
+            //#end
+            //#unroll f FSPAN
+            //#when {f} >= XLO
+            //#when {f} < XHI
+            v{r}[{f}] = q[{(({f} + OFF) / 4)}][{(({f} + OFF) % 4)}];
+            //#end
+            //#end
+            //#end
+        }
+        //#end
         //#end
         //#unroll t TMS
         //#unroll l SG

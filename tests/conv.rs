@@ -257,6 +257,50 @@ fn conv2d_input_gradient_on_whole_planes() {
     run(&case, false, 15, true);
 }
 
+/// The whole-plane kernel reads dy as vec4s where a plane is whole vec4s, and the weights where
+/// a channel group's are (`VA`, `VB`): G's first layer in small with 12 channels out (both,
+/// 4 channels a lane and, in a run on the row windows, 8 with the second group partial), and
+/// 3 x 3 planes onto 6 channels (neither), each against the f64 reference and its finite
+/// differences.
+#[test]
+fn conv_transpose2d_of_whole_planes_in_vec4_and_scalar_form() {
+    use dcgan::ops::conv::{planes_constants, Geometry};
+    let gpu = gpu_with_subgroups("the whole-plane kernel");
+    let cases = [
+        (
+            Case {
+                x: [3, 7, 4, 4],
+                w: [7, 12, 5, 5],
+                opts: Conv2dOptions::valid(1),
+                bias: true,
+            },
+            (1, 1),
+        ),
+        (
+            Case {
+                x: [2, 5, 3, 3],
+                w: [5, 6, 5, 5],
+                opts: Conv2dOptions::valid(1),
+                bias: false,
+            },
+            (0, 0),
+        ),
+    ];
+    for (i, (case, want)) in cases.iter().enumerate() {
+        for (rows, ct) in [(false, [4, 4]), (true, [8, 8])] {
+            gpu.set_row_windows(rows);
+            let g = Geometry::transposed(&case.x, &case.w, case.opts).unwrap();
+            let consts = planes_constants(&gpu, &g)
+                .unwrap_or_else(|| panic!("case {i}: no whole-plane kernel"))
+                .unwrap();
+            let get = |name: &str| consts.iter().find(|(k, _)| *k == name).unwrap().1;
+            assert_eq!((get("VA"), get("VB")), *want, "case {i}");
+            assert_eq!(get("CT"), ct[i], "case {i}, row windows {rows}");
+            run_on(&gpu, case, true, 16 + i as u64, true);
+        }
+    }
+}
+
 #[test]
 fn conv_transpose2d_k5_s1_no_cropping() {
     // The generator's first transposed conv: 4 x 4 -> 8 x 8.
@@ -835,16 +879,9 @@ fn weight_gradient_unrolled_is_the_one_step_kernel_bit_for_bit() {
     }
 }
 
-/// The row-window weight gradient (whole kernel rows a lane, output columns in blocks of 4 or
-/// 2) against the f64 definition and bit for bit against the register kernel: stride 1, 2 and
-/// 3, blocks of 4 and of 2, lanes of 2 and 3 kernel rows (`dcgan_shapes` has 4), kernel row
-/// counts that leave lanes idle, more output channels than a row tile, reduction splits, taps
-/// in the padding; odd widths are refused.
-#[test]
-fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
-    use dcgan::ops::conv::{weight_grad_with, WeightGradPath};
-    let gpu = gpu_with_subgroups("the row-window weight gradient");
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 7] = [
+/// (x, w, options) of the row-window weight-gradient tests; the last is refused.
+fn weight_grad_row_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 7] {
+    [
         // k5 s2 "same": output 5 x 4 (one block a row), 3 x 5 = 15 kernel rows
         (
             [3, 3, 10, 8],
@@ -885,7 +922,121 @@ fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
         ),
         // odd output width: refused
         ([2, 3, 9, 9], [4, 3, 3, 3], Conv2dOptions::valid(1)),
-    ];
+    ]
+}
+
+/// (x, w, options) of the row-window forward and input-gradient tests: the forward runs on x,
+/// the input gradient produces a gradient of x.
+fn row_window_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 7] {
+    [
+        // output 6 x 16 (one-row blocks), input 12 x 32, k5 s2, MATLAB "same"
+        (
+            [3, 5, 12, 32],
+            [7, 5, 5, 5],
+            Conv2dOptions::same(12, 32, 5, 2),
+        ),
+        // output 8 x 8 (two-row blocks for 16 pixels a lane), 12 channels, k3 s1, uneven pad
+        (
+            [2, 12, 8, 8],
+            [12, 12, 3, 3],
+            Conv2dOptions::new(1, [1, 1, 2, 0]),
+        ),
+        // output 4 x 4 from k4 x 3 at stride 2
+        (
+            [2, 6, 8, 8],
+            [9, 6, 4, 3],
+            Conv2dOptions::new(2, [1, 2, 0, 1]),
+        ),
+        // stride 3, output 4 x 4
+        (
+            [1, 2, 12, 12],
+            [3, 2, 3, 3],
+            Conv2dOptions::new(3, [0, 2, 1, 0]),
+        ),
+        // k2 at stride 3: the input gradient's phases at offset 2 get no taps (bias only)
+        ([2, 3, 12, 12], [4, 3, 2, 2], Conv2dOptions::valid(3)),
+        // input 8 x 32 at stride 2: input-gradient phases of 4 x 16
+        (
+            [2, 5, 8, 32],
+            [7, 5, 5, 5],
+            Conv2dOptions::same(8, 32, 5, 2),
+        ),
+        // output 8 x 2 (blocks of 2 x 8): windows read as f32s, not vec4s
+        (
+            [2, 3, 8, 2],
+            [4, 3, 3, 3],
+            Conv2dOptions::new(1, [1, 1, 1, 1]),
+        ),
+    ]
+}
+
+/// The row-window kernels read their windows (and the weight gradient its dy blocks) as vec4s
+/// where the blocks and the rows allow it (`VA`, `shaders/conv_io.wgsl`), and as f32s
+/// elsewhere: the bit-for-bit tests' cases run both forms, as listed here, and D's layers the
+/// vec4 form, from the aligned group that holds each window's first position.
+#[test]
+fn row_window_kernels_read_vec4s_where_the_rows_allow() {
+    use dcgan::ops::conv::{row_window_constants, Geometry, RowWindowPass};
+    let gpu = gpu_with_subgroups("the row-window kernels");
+    // Constant `name` of each of the `pass` kernel's dispatches.
+    let get = |g: &Geometry, pass: RowWindowPass, name: &str| -> Vec<u32> {
+        let all = row_window_constants(&gpu, g, pass)
+            .unwrap_or_else(|| panic!("{pass:?} {g:?}: no row-window kernel"))
+            .unwrap();
+        all.iter()
+            .map(|c| c.iter().find(|(k, _)| *k == name).map(|kv| kv.1))
+            .map(|v| v.unwrap_or_else(|| panic!("{pass:?}: no {name} in {all:?}")))
+            .collect()
+    };
+    let (fwd, dx, wgrad) = (
+        RowWindowPass::Forward,
+        RowWindowPass::InputGrad,
+        RowWindowPass::WeightGrad,
+    );
+    let vec4_cases = [1, 1, 1, 1, 1, 1, 0];
+    for (i, (xs, ws, opts)) in row_window_cases().into_iter().enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let want = vec4_cases[i];
+        assert_eq!(get(&g, fwd, "VA"), [want], "case {i}: forward");
+        let phases = get(&g, dx, "VA");
+        assert!(phases.iter().all(|v| *v == want), "case {i}: {phases:?}");
+    }
+    // The weight gradient's: blocks of 4 or 8 over rows a multiple of 4 wide (cases 0, 3, 4,
+    // 5); blocks of 2 (case 1) and 11-wide rows (case 2) as f32s.
+    let vec4_cases = [1, 0, 0, 1, 1, 1];
+    for (i, (xs, ws, opts)) in weight_grad_row_cases().into_iter().take(6).enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let va = (get(&g, wgrad, "VA"), get(&g, wgrad, "VB"));
+        assert_eq!(va, (vec![vec4_cases[i]], vec![vec4_cases[i]]), "case {i}");
+    }
+    // D's layers (5 x 5, stride 2, left padding 1): every window starts at 3 mod 4; the
+    // forward's of 35, 19 and 11 positions take 10, 6 and 4 vec4s.
+    for (n, cin, cout, nq) in [(32, 64, 128, 10), (16, 128, 256, 6), (8, 256, 512, 4)] {
+        let g = Geometry::conv(
+            &[128, cin, n, n],
+            &[cout, cin, 5, 5],
+            Conv2dOptions::same(n, n, 5, 2),
+        )
+        .unwrap();
+        assert_eq!(get(&g, fwd, "VA"), [1], "{n} x {n}");
+        assert_eq!(
+            (get(&g, fwd, "OFF"), get(&g, fwd, "NQ")),
+            (vec![3], vec![nq])
+        );
+        assert_eq!(get(&g, wgrad, "VA"), [1], "{n} x {n}");
+    }
+}
+
+/// The row-window weight gradient (whole kernel rows a lane, output columns in blocks of 4 or
+/// 2) against the f64 definition and bit for bit against the register kernel: stride 1, 2 and
+/// 3, blocks of 4 and of 2, lanes of 2 and 3 kernel rows (`dcgan_shapes` has 4), kernel row
+/// counts that leave lanes idle, more output channels than a row tile, reduction splits, taps
+/// in the padding; odd widths are refused.
+#[test]
+fn weight_gradient_on_row_windows_is_the_register_kernels_bit_for_bit() {
+    use dcgan::ops::conv::{weight_grad_with, WeightGradPath};
+    let gpu = gpu_with_subgroups("the row-window weight gradient");
+    let cases = weight_grad_row_cases();
     let refused = cases.len() - 1;
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
         let (g, x, dy, want) = weight_grad_inputs(xs, ws, opts, 290 + i as u64);
@@ -1079,40 +1230,7 @@ fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
     use dcgan::ops::conv::{forward_with, input_grad_with, ForwardPath, Geometry, InputGradPath};
     let gpu = gpu_with_subgroups("the row-window kernels");
     // (x, w, options): the forward runs on x; the input gradient produces a gradient of x.
-    let cases: [([usize; 4], [usize; 4], Conv2dOptions); 6] = [
-        // output 6 x 16 (one-row blocks), input 12 x 32, k5 s2, MATLAB "same"
-        (
-            [3, 5, 12, 32],
-            [7, 5, 5, 5],
-            Conv2dOptions::same(12, 32, 5, 2),
-        ),
-        // output 8 x 8 (two-row blocks for 16 pixels a lane), 12 channels, k3 s1, uneven pad
-        (
-            [2, 12, 8, 8],
-            [12, 12, 3, 3],
-            Conv2dOptions::new(1, [1, 1, 2, 0]),
-        ),
-        // output 4 x 4 from k4 x 3 at stride 2
-        (
-            [2, 6, 8, 8],
-            [9, 6, 4, 3],
-            Conv2dOptions::new(2, [1, 2, 0, 1]),
-        ),
-        // stride 3, output 4 x 4
-        (
-            [1, 2, 12, 12],
-            [3, 2, 3, 3],
-            Conv2dOptions::new(3, [0, 2, 1, 0]),
-        ),
-        // k2 at stride 3: the input gradient's phases at offset 2 get no taps (bias only)
-        ([2, 3, 12, 12], [4, 3, 2, 2], Conv2dOptions::valid(3)),
-        // input 8 x 32 at stride 2: input-gradient phases of 4 x 16
-        (
-            [2, 5, 8, 32],
-            [7, 5, 5, 5],
-            Conv2dOptions::same(8, 32, 5, 2),
-        ),
-    ];
+    let cases = row_window_cases();
     let (mut forwards, mut input_grads) = (0, 0);
     for (i, (xs, ws, opts)) in cases.into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
@@ -1179,7 +1297,7 @@ fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
         );
         input_grads += 1;
     }
-    assert_eq!((forwards, input_grads), (6, 6));
+    assert_eq!((forwards, input_grads), (7, 7));
     // Stride phases of 5 x 3 pixels fit no block of 4 or more: an error, not a wrong answer.
     let g = Geometry::conv(
         &[1, 2, 10, 6],

@@ -61,6 +61,7 @@ fn source(file: &str) -> &'static str {
         "conv_tiled" => include_str!("../../shaders/conv_tiled.wgsl"),
         "conv_rows" => include_str!("../../shaders/conv_rows.wgsl"),
         "conv_common" => include_str!("../../shaders/conv_common.wgsl"),
+        "conv_io" => include_str!("../../shaders/conv_io.wgsl"),
         "conv_params" => include_str!("../../shaders/conv_params.wgsl"),
         "conv_dense" => include_str!("../../shaders/conv_dense.wgsl"),
         "conv_narrow" => include_str!("../../shaders/conv_narrow.wgsl"),
@@ -123,7 +124,10 @@ pub fn unroll(src: &str, consts: &[(&'static str, u32)]) -> String {
                 // Find the matching //#end.
                 let (mut depth, mut j) = (1, i + 1);
                 while depth > 0 {
-                    let tj = lines[j].trim();
+                    let tj = lines
+                        .get(j)
+                        .unwrap_or_else(|| panic!("no //#end for `{t}`"))
+                        .trim();
                     if ["//#unroll ", "//#if ", "//#when "]
                         .iter()
                         .any(|d| tj.starts_with(d))

@@ -232,7 +232,8 @@ impl Plan {
         rows: usize,
         (oh, ow): (usize, usize),
         g: &Geometry,
-        dx_taps: Option<(u32, u32)>,
+        dx_taps: Option<DxTaps>,
+        aligned: bool,
     ) -> Option<Result<(crate::gpu::KernelSpec, [u32; 3])>> {
         let Plan::Subgroup {
             sg,
@@ -267,20 +268,42 @@ impl Plan {
             .with("KW", kw);
         // Each module holds one entry point: the input gradient's phases are parsed apart
         // from the forward (whose unrolled body they would otherwise carry).
+        // A block's window as vec4s (VA = 1) where it starts at the same offset from a
+        // multiple of 4 in every block and the rows of `a` are whole vec4s: OFF, the window's
+        // first position mod 4, and NQ, the vec4s from that group on that hold the window.
+        let (span, off, a_width) = match dx_taps {
+            None => {
+                let pl = g.opts.padding[2] as i64;
+                ((bx - 1) * s + kw, (-pl).rem_euclid(4), g.w)
+            }
+            Some(t) => (
+                bx + t.tx - 1,
+                (t.dxo - (t.tx as i64 - 1)).rem_euclid(4),
+                g.ow,
+            ),
+        };
         let spec = match dx_taps {
             None => {
                 let (xlo, xhi) = g.window_inside(bx as usize);
                 spec.with("DX", 0)
-                    .with("FSPAN", (bx - 1) * s + kw)
+                    .with("FSPAN", span)
                     .with("XLO", xlo)
                     .with("XHI", xhi)
             }
-            Some((tx, ty)) => spec
+            Some(t) => spec
                 .with("DX", 1)
-                .with("TX", tx)
-                .with("TY", ty)
-                .with("DSPAN", bx + tx - 1),
+                .with("TX", t.tx)
+                .with("TY", t.ty)
+                .with("DSPAN", span),
         };
+        let spec = if aligned && bx % 4 == 0 && a_width % 4 == 0 {
+            spec.with("VA", 1)
+                .with("OFF", off as u32)
+                .with("NQ", (span + off as u32).div_ceil(4))
+        } else {
+            spec.with("VA", 0)
+        }
+        .with("VB", 0);
         // One lane a block: the flat kernel's grid with TN pixels a lane.
         let flat = Plan::Subgroup {
             sg,
@@ -530,8 +553,27 @@ fn tiled_grid(gpu: &crate::gpu::Gpu, rows: usize, cols: usize) -> Result<[u32; 3
 type SpecGrid = (crate::gpu::KernelSpec, [u32; 3]);
 
 /// Primitive 1 on `conv_rows.wgsl`, where the plan and the output's shape allow it.
-fn forward_rows(gpu: &crate::gpu::Gpu, plan: &Plan, g: &Geometry) -> Option<Result<SpecGrid>> {
-    plan.rows_spec(gpu, g.cout, (g.oh, g.ow), g, None)
+fn forward_rows(
+    gpu: &crate::gpu::Gpu,
+    plan: &Plan,
+    g: &Geometry,
+    aligned: bool,
+) -> Option<Result<SpecGrid>> {
+    plan.rows_spec(gpu, g.cout, (g.oh, g.ow), g, None, aligned)
+}
+
+/// Whether the row-window kernels may read these tensors as vec4s (16-byte offsets).
+fn rows_aligned(ts: &[&Tensor]) -> bool {
+    dense::vec4_aligned(ts) && std::env::var("LAB_V4").as_deref() != Ok("0")
+}
+
+/// A row-window input-gradient phase's taps in x and kernel rows, and where its window starts:
+/// a block at phase column qx0 reads dy columns from qx0 + dxo - (tx - 1) on.
+#[derive(Clone, Copy)]
+struct DxTaps {
+    tx: u32,
+    ty: u32,
+    dxo: i64,
 }
 
 /// A row-window input-gradient dispatch: its kernel, grid and stride phase [x, y].
@@ -548,6 +590,7 @@ fn input_grad_rows(
     gpu: &crate::gpu::Gpu,
     plan: &Plan,
     g: &Geometry,
+    aligned: bool,
 ) -> Option<Result<Vec<PhaseDispatch>>> {
     let s = g.opts.stride;
     if !g.h.is_multiple_of(s) || !g.w.is_multiple_of(s) {
@@ -561,8 +604,10 @@ fn input_grad_rows(
         for ph_x in 0..s.min(g.w) {
             // A phase with no tap in x (stride above the kernel width) keeps one, masked to 0.
             let tx = taps(g.kw, g.opts.padding[2], ph_x).max(1) as u32;
-            let dx_taps = Some((tx, ty));
-            let spec = plan.rows_spec(gpu, g.cin, (g.h / s, g.w / s), g, dx_taps)?;
+            // conv_rows.wgsl's xbase: (ph_x + pl - kx0) / S with kx0 = (ph_x + pl) % S.
+            let dxo = ((ph_x + g.opts.padding[2]) / s) as i64;
+            let dx_taps = Some(DxTaps { tx, ty, dxo });
+            let spec = plan.rows_spec(gpu, g.cin, (g.h / s, g.w / s), g, dx_taps, aligned)?;
             out.push(spec.map(|(spec, grid)| ((spec, grid), [ph_x as u32, ph_y as u32])));
         }
     }
@@ -575,9 +620,9 @@ pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
     if !gpu.row_windows() || tiled_requested() || g.is_dense(gpu) {
         return (false, false);
     }
-    let fwd = forward_rows(gpu, &Plan::new(gpu, g.cout), g).is_some();
+    let fwd = forward_rows(gpu, &Plan::new(gpu, g.cout), g, true).is_some();
     let dx = input_grad_auto(gpu, g) == InputGradPath::RowWindows
-        && input_grad_rows(gpu, &Plan::new(gpu, g.cin), g).is_some();
+        && input_grad_rows(gpu, &Plan::new(gpu, g.cin), g, true).is_some();
     (fwd, dx)
 }
 
@@ -644,7 +689,7 @@ pub fn forward_with(
     };
     let plan = Plan::new(gpu, g.cout);
     let rows = (path == ForwardPath::RowWindows)
-        .then(|| forward_rows(gpu, &plan, g))
+        .then(|| forward_rows(gpu, &plan, g, rows_aligned(&[x])))
         .flatten();
     if path == ForwardPath::Dense {
         let p = g.epilogue_params(bias, act)?;
@@ -812,7 +857,9 @@ pub fn input_grad_with(
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let own_kernel = match path {
         InputGradPath::Narrow => Some(narrow::spec(gpu, g).ok_or_else(|| narrow::refused(g))),
-        InputGradPath::Planes => Some(planes::spec(gpu, g).ok_or_else(|| planes::refused(g))),
+        InputGradPath::Planes => {
+            Some(planes::spec(gpu, g, rows_aligned(&[dy, w])).ok_or_else(|| planes::refused(g)))
+        }
         _ => None,
     };
     if let Some(found) = own_kernel {
@@ -825,7 +872,7 @@ pub fn input_grad_with(
     let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);
     let plan = Plan::new(gpu, g.cin);
     let rows = (path == InputGradPath::RowWindows)
-        .then(|| input_grad_rows(gpu, &plan, g))
+        .then(|| input_grad_rows(gpu, &plan, g, rows_aligned(&[dy])))
         .flatten();
     if let Some(phases) = rows {
         let p = g.epilogue_params(bias, act)?;
@@ -925,7 +972,11 @@ fn input_grad_col2im(
 /// (0.95 of the time of 3 on lavapipe), fewer where that would leave lanes of the last
 /// workgroup idle: 2 at the 3-channel layers (15 kernel rows), where 4 took 1.43 times the flat
 /// kernel's time.
-fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
+fn weight_grad_rows(
+    gpu: &crate::gpu::Gpu,
+    g: &Geometry,
+    aligned: bool,
+) -> Option<Result<SpecGrid>> {
     const R_MAX: usize = 4;
     let Plan::Subgroup { sg, tm, .. } = Plan::new(gpu, g.cout) else {
         return None;
@@ -958,6 +1009,18 @@ fn weight_grad_rows(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<SpecGr
         .with("XLO", xlo)
         .with("XHI", xhi)
         .with("KYU", ky_uniform as u32);
+    // dy and x as vec4s where a block's dy values and the input rows are whole, aligned vec4s.
+    let spec = if aligned && bx % 4 == 0 && g.w % 4 == 0 {
+        let off = (4 - g.opts.padding[2] % 4) % 4;
+        let span = (bx - 1) * s + g.kw;
+        spec.with("VA", 1)
+            .with("VB", 1)
+            .with("OFF", off as u32)
+            .with("BX4", bx as u32 / 4)
+            .with("NQ", (span + off).div_ceil(4) as u32)
+    } else {
+        spec.with("VA", 0).with("VB", 0)
+    };
     let grid = super::grid_2d(
         gpu,
         nkr.div_ceil(sg as usize * r),
@@ -984,6 +1047,13 @@ pub enum RowWindowPass {
     WeightGrad,
 }
 
+/// The compile-time constants of the whole-plane input-gradient kernel for `g` on this adapter
+/// (tensors at 16-byte offsets), `None` where it does not apply. Tests hold its vec4 forms to
+/// the shapes that select them.
+pub fn planes_constants(gpu: &crate::gpu::Gpu, g: &Geometry) -> Option<Result<KernelConstants>> {
+    planes::spec(gpu, g, true).map(|r| r.map(|(spec, _)| spec.consts))
+}
+
 /// The compile-time constants of the row-window kernels that `pass` dispatches for `g` on
 /// this adapter, one list per dispatch (the input gradient's stride phases, y-major), `None`
 /// where the row windows do not apply. Tests hold the taps each is built for to the geometry.
@@ -993,10 +1063,12 @@ pub fn row_window_constants(
     pass: RowWindowPass,
 ) -> Option<Result<Vec<KernelConstants>>> {
     let specs = match pass {
-        RowWindowPass::Forward => forward_rows(gpu, &Plan::new(gpu, g.cout), g)?.map(|s| vec![s]),
-        RowWindowPass::InputGrad => input_grad_rows(gpu, &Plan::new(gpu, g.cin), g)?
+        RowWindowPass::Forward => {
+            forward_rows(gpu, &Plan::new(gpu, g.cout), g, true)?.map(|s| vec![s])
+        }
+        RowWindowPass::InputGrad => input_grad_rows(gpu, &Plan::new(gpu, g.cin), g, true)?
             .map(|v| v.into_iter().map(|(s, _)| s).collect()),
-        RowWindowPass::WeightGrad => weight_grad_rows(gpu, g)?.map(|s| vec![s]),
+        RowWindowPass::WeightGrad => weight_grad_rows(gpu, g, true)?.map(|s| vec![s]),
     };
     Some(specs.map(|v| v.into_iter().map(|(spec, _)| spec.consts).collect()))
 }
@@ -1019,12 +1091,13 @@ pub fn weight_grad_with(
     let shape = [g.cout, g.cin, g.kh, g.kw];
     let cols = g.cin * g.kh * g.kw;
     let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x]);
+    let aligned = rows_aligned(&[dy, x]);
     // Auto takes the row windows in runs on them (long runs, on CPU adapters): 0.74 to 0.84 of
     // the flat kernel's time on lavapipe, but a module that parses in twice the time.
     let rows = match path {
-        WeightGradPath::RowWindows => weight_grad_rows(gpu, g),
+        WeightGradPath::RowWindows => weight_grad_rows(gpu, g, aligned),
         WeightGradPath::Auto if gpu.row_windows() && !fits_dense && !tiled_requested() => {
-            weight_grad_rows(gpu, g)
+            weight_grad_rows(gpu, g, aligned)
         }
         _ => None,
     };

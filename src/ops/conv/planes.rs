@@ -49,8 +49,9 @@ fn grid(gpu: &Gpu, g: &Geometry, sg: usize, ct: usize) -> Result<[u32; 3]> {
     })
 }
 
-/// The kernel and grid for `g`'s input gradient, where it applies (subgroup adapters).
-pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
+/// The kernel and grid for `g`'s input gradient, where it applies (subgroup adapters);
+/// `aligned`: dy and w start 16-byte aligned.
+pub(super) fn spec(gpu: &Gpu, g: &Geometry, aligned: bool) -> Option<Result<SpecGrid>> {
     let sg = gpu.subgroup_size()? as usize;
     let ct = tile(gpu, g)?;
     let grid = grid(gpu, g, sg, ct);
@@ -64,11 +65,23 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
         .with("OH", g.oh as u32)
         .with("OW", g.ow as u32)
         .with("OHW", (g.oh * g.ow) as u32)
+        .with("OHW4", (g.oh * g.ow / 4) as u32)
         .with("PAD_T", g.opts.padding[0] as u32)
         .with("PAD_L", g.opts.padding[2] as u32)
         .with("H", g.h as u32)
         .with("W", g.w as u32)
-        .with("NW", (ct * g.kh * g.kw).div_ceil(sg) as u32);
+        .with("VA", (aligned && (g.oh * g.ow) % 4 == 0) as u32);
+    // The weights as vec4s where a channel group's are whole vec4s.
+    let kk = g.kh * g.kw;
+    let nw = (ct * kk).div_ceil(sg);
+    let spec = if aligned && (g.cin * kk) % 4 == 0 && (ct * kk) % 4 == 0 {
+        let nw = nw.next_multiple_of(4);
+        spec.with("VB", 1)
+            .with("NW", nw as u32)
+            .with("NW4", nw as u32 / 4)
+    } else {
+        spec.with("VB", 0).with("NW", nw as u32)
+    };
     Some(grid.map(|grid| (spec, grid)))
 }
 
