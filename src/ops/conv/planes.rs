@@ -70,11 +70,11 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry, aligned: bool) -> Option<Result<Spec
         .with("PAD_L", g.opts.padding[2] as u32)
         .with("H", g.h as u32)
         .with("W", g.w as u32)
-        .with("VA", (aligned && (g.oh * g.ow) % 4 == 0) as u32);
+        .with("VA", (aligned && (g.oh * g.ow).is_multiple_of(4)) as u32);
     // The weights as vec4s where a channel group's are whole vec4s.
     let kk = g.kh * g.kw;
     let nw = (ct * kk).div_ceil(sg);
-    let spec = if aligned && (g.cin * kk) % 4 == 0 && (ct * kk) % 4 == 0 {
+    let spec = if aligned && (g.cin * kk).is_multiple_of(4) && (ct * kk).is_multiple_of(4) {
         let nw = nw.next_multiple_of(4);
         spec.with("VB", 1)
             .with("NW", nw as u32)
