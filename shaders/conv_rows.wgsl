@@ -71,6 +71,9 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     //#end
     //#end
     let co0 = wid.y * TM;
+    //#if VB 1
+    let wlast = arrayLength(&b) - 1u;
+    //#end
     //#unroll s TMS
     let wrow{s} = min(co0 + {s}u * SG + lid.x, p.cout - 1u) * p.cin * kk;
     //#unroll l SG
@@ -86,8 +89,22 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         let k0 = ci * kk + ky * KW;
         //#unroll s TMS
         var av{s} = array<f32, KW>();
+        //#if VB 0
         //#unroll kx KW
         av{s}[{kx}] = b[wrow{s} + k0 + {kx}u];
+        //#end
+        //#end
+        //#if VB 1
+        {
+            // The row's KW (<= 5) taps lie in the two vec4s from the one holding the first,
+            // starting at its component sh: each tap picks its component among 4 by sh.
+            let e = wrow{s} + k0;
+            let sh = e % 4u;
+            let q = array<vec4<f32>, 2>(b[e / 4u], b[min(e / 4u + 1u, wlast)]);
+            //#unroll kx KW
+            av{s}[{kx}] = select(select(select(q[{({kx} / 4)}][{({kx} % 4)}], q[{(({kx} + 1) / 4)}][{(({kx} + 1) % 4)}], sh == 1u), q[{(({kx} + 2) / 4)}][{(({kx} + 2) % 4)}], sh == 2u), q[{(({kx} + 3) / 4)}][{(({kx} + 3) % 4)}], sh == 3u);
+            //#end
+        }
         //#end
         //#end
         //#unroll r BY

@@ -927,7 +927,7 @@ fn weight_grad_row_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 7] {
 
 /// (x, w, options) of the row-window forward and input-gradient tests: the forward runs on x,
 /// the input gradient produces a gradient of x.
-fn row_window_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 7] {
+fn row_window_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 8] {
     [
         // output 6 x 16 (one-row blocks), input 12 x 32, k5 s2, MATLAB "same"
         (
@@ -967,13 +967,21 @@ fn row_window_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 7] {
             [4, 3, 3, 3],
             Conv2dOptions::new(1, [1, 1, 1, 1]),
         ),
+        // a 3 x 7 kernel: the forward reads its weights as f32s (rows of up to 5 from vec4s)
+        (
+            [2, 3, 8, 16],
+            [4, 3, 3, 7],
+            Conv2dOptions::new(1, [1, 1, 3, 3]),
+        ),
     ]
 }
 
 /// The row-window kernels read their windows (and the weight gradient its dy blocks) as vec4s
 /// where the blocks and the rows allow it (`VA`, `shaders/conv_io.wgsl`), and as f32s
-/// elsewhere: the bit-for-bit tests' cases run both forms, as listed here, and D's layers the
-/// vec4 form, from the aligned group that holds each window's first position.
+/// elsewhere; the forward reads a weight row's taps from two vec4s where the kernel is at
+/// most 5 wide (`VB`), the weight gradient x as vec4s with dy. The bit-for-bit tests' cases
+/// run both forms, as listed here, and D's layers the vec4 forms, from the aligned group that
+/// holds each window's first position.
 #[test]
 fn row_window_kernels_read_vec4s_where_the_rows_allow() {
     use dcgan::ops::conv::{row_window_constants, Geometry, RowWindowPass};
@@ -993,13 +1001,17 @@ fn row_window_kernels_read_vec4s_where_the_rows_allow() {
         RowWindowPass::InputGrad,
         RowWindowPass::WeightGrad,
     );
-    let vec4_cases = [1, 1, 1, 1, 1, 1, 0];
+    let vec4_windows = [1, 1, 1, 1, 1, 1, 0, 1];
+    // (weights: where they are whole vec4s, 875, 54 and 875 values in cases 0, 3 and 5)
+    let vec4_weights = [0, 1, 1, 0, 1, 0, 1, 0];
     for (i, (xs, ws, opts)) in row_window_cases().into_iter().enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
-        let want = vec4_cases[i];
+        let want = vec4_windows[i];
         assert_eq!(get(&g, fwd, "VA"), [want], "case {i}: forward");
+        assert_eq!(get(&g, fwd, "VB"), [vec4_weights[i]], "case {i}: forward");
         let phases = get(&g, dx, "VA");
         assert!(phases.iter().all(|v| *v == want), "case {i}: {phases:?}");
+        assert!(get(&g, dx, "VB").iter().all(|v| *v == 0), "case {i}");
     }
     // The weight gradient's: blocks of 4 or 8 over rows a multiple of 4 wide (cases 0, 3, 4,
     // 5); blocks of 2 (case 1) and 11-wide rows (case 2) as f32s.
@@ -1297,7 +1309,7 @@ fn row_window_kernels_agree_with_the_reference_and_the_flat_kernels() {
         );
         input_grads += 1;
     }
-    assert_eq!((forwards, input_grads), (7, 7));
+    assert_eq!((forwards, input_grads), (8, 8));
     // Stride phases of 5 x 3 pixels fit no block of 4 or more: an error, not a wrong answer.
     let g = Geometry::conv(
         &[1, 2, 10, 6],

@@ -233,7 +233,7 @@ impl Plan {
         (oh, ow): (usize, usize),
         g: &Geometry,
         dx_taps: Option<DxTaps>,
-        aligned: bool,
+        [aligned, w_aligned]: [bool; 2],
     ) -> Option<Result<(crate::gpu::KernelSpec, [u32; 3])>> {
         let Plan::Subgroup {
             sg,
@@ -296,14 +296,18 @@ impl Plan {
                 .with("TY", t.ty)
                 .with("DSPAN", span),
         };
-        let spec = if aligned && bx % 4 == 0 && a_width % 4 == 0 {
+        let spec = if aligned && bx.is_multiple_of(4) && a_width.is_multiple_of(4) {
             spec.with("VA", 1)
                 .with("OFF", off as u32)
                 .with("NQ", (span + off as u32).div_ceil(4))
         } else {
             spec.with("VA", 0)
-        }
-        .with("VB", 0);
+        };
+        // The forward's weights: a row's taps from two vec4s (kernels up to 5 wide), where the
+        // weights are whole vec4s (a vec4 binding holds none of a partial last one).
+        let whole = (g.cout * g.cin * g.kh * g.kw).is_multiple_of(4);
+        let vb = dx_taps.is_none() && w_aligned && whole && kw <= 5;
+        let spec = spec.with("VB", vb as u32);
         // One lane a block: the flat kernel's grid with TN pixels a lane.
         let flat = Plan::Subgroup {
             sg,
@@ -557,7 +561,7 @@ fn forward_rows(
     gpu: &crate::gpu::Gpu,
     plan: &Plan,
     g: &Geometry,
-    aligned: bool,
+    aligned: [bool; 2],
 ) -> Option<Result<SpecGrid>> {
     plan.rows_spec(gpu, g.cout, (g.oh, g.ow), g, None, aligned)
 }
@@ -590,7 +594,7 @@ fn input_grad_rows(
     gpu: &crate::gpu::Gpu,
     plan: &Plan,
     g: &Geometry,
-    aligned: bool,
+    aligned: [bool; 2],
 ) -> Option<Result<Vec<PhaseDispatch>>> {
     let s = g.opts.stride;
     if !g.h.is_multiple_of(s) || !g.w.is_multiple_of(s) {
@@ -620,9 +624,9 @@ pub fn row_windows_chosen(gpu: &crate::gpu::Gpu, g: &Geometry) -> (bool, bool) {
     if !gpu.row_windows() || tiled_requested() || g.is_dense(gpu) {
         return (false, false);
     }
-    let fwd = forward_rows(gpu, &Plan::new(gpu, g.cout), g, true).is_some();
+    let fwd = forward_rows(gpu, &Plan::new(gpu, g.cout), g, [true; 2]).is_some();
     let dx = input_grad_auto(gpu, g) == InputGradPath::RowWindows
-        && input_grad_rows(gpu, &Plan::new(gpu, g.cin), g, true).is_some();
+        && input_grad_rows(gpu, &Plan::new(gpu, g.cin), g, [true; 2]).is_some();
     (fwd, dx)
 }
 
@@ -689,7 +693,7 @@ pub fn forward_with(
     };
     let plan = Plan::new(gpu, g.cout);
     let rows = (path == ForwardPath::RowWindows)
-        .then(|| forward_rows(gpu, &plan, g, rows_aligned(&[x])))
+        .then(|| forward_rows(gpu, &plan, g, [rows_aligned(&[x]), rows_aligned(&[w])]))
         .flatten();
     if path == ForwardPath::Dense {
         let p = g.epilogue_params(bias, act)?;
@@ -872,7 +876,7 @@ pub fn input_grad_with(
     let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);
     let plan = Plan::new(gpu, g.cin);
     let rows = (path == InputGradPath::RowWindows)
-        .then(|| input_grad_rows(gpu, &plan, g, rows_aligned(&[dy])))
+        .then(|| input_grad_rows(gpu, &plan, g, [rows_aligned(&[dy]), rows_aligned(&[w])]))
         .flatten();
     if let Some(phases) = rows {
         let p = g.epilogue_params(bias, act)?;
@@ -1064,9 +1068,9 @@ pub fn row_window_constants(
 ) -> Option<Result<Vec<KernelConstants>>> {
     let specs = match pass {
         RowWindowPass::Forward => {
-            forward_rows(gpu, &Plan::new(gpu, g.cout), g, true)?.map(|s| vec![s])
+            forward_rows(gpu, &Plan::new(gpu, g.cout), g, [true; 2])?.map(|s| vec![s])
         }
-        RowWindowPass::InputGrad => input_grad_rows(gpu, &Plan::new(gpu, g.cin), g, true)?
+        RowWindowPass::InputGrad => input_grad_rows(gpu, &Plan::new(gpu, g.cin), g, [true; 2])?
             .map(|v| v.into_iter().map(|(s, _)| s).collect()),
         RowWindowPass::WeightGrad => weight_grad_rows(gpu, g, true)?.map(|s| vec![s]),
     };
