@@ -5,7 +5,10 @@
 // load costs a per-lane loop, this cuts A's loads SG-fold; on GPUs it is a register broadcast.
 // Bindings: 0 params, 1 a, 2 b, 3 bias (read; ignored when bias_mode = 0), 4 c (read_write).
 // Constants: SG (subgroup size), TM (multiple of SG), TMS = TM / SG, TN (multiple of 4),
-// TN4 = TN / 4, KU (steps of k a loop iteration).
+// TN4 = TN / 4, KU (steps of k a loop iteration), GV (1: A and B read as vec4s, KU = 4: a
+// row's 4 values of k and a k's 4 columns a load; on llvmpipe a storage load is a loop over
+// the lanes, and a vec4 load takes one loop for four values. The same products in the same
+// order: the result is GV = 0's bit for bit).
 // Grid: x = ceil(N / (SG * TN)), y = ceil(M / TM).
 
 //#include matmul_common
@@ -17,9 +20,17 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     //#unroll s TMS
     let arow{s} = a_row(min(m0 + {s}u * SG + lid.x, p.m - 1u));
     //#end
+    //#if GV 0
     //#unroll q TN4
     //#unroll e 4
     let col{q}_{e} = b_col(min(n0 + {q}u * 4u + {e}u, p.n - 1u));
+    //#end
+    //#end
+    //#end
+    //#if GV 1
+    // Columns past n take the last vec4 (their results are not stored).
+    //#unroll q TN4
+    let colq{q} = b_col(min(n0 + {q}u * 4u, p.n - 4u)) / 4u;
     //#end
     //#end
     // Four columns an accumulator vector: the same multiply-adds (llvmpipe splits vectors into
@@ -35,6 +46,22 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     // each once per KU multiply-adds instead of once per one (0.59 of the time at KU = 4 and
     // 64 x 16, BENCHMARKS "Accumulator-major order"). Steps past p.k load a clamped index and count 0.
     for (var k = 0u; k < p.k; k += KU) {
+        //#if GV 1
+        let kq = k / 4u;
+        //#unroll s TMS
+        let aq{s} = a[arow{s} / 4u + kq];
+        //#end
+        //#unroll u KU
+        //#unroll s TMS
+        let av{s}_{u} = aq{s}[{u}];
+        //#end
+        let kb{u} = (k + {u}u) * (p.sb_k / 4u);
+        //#unroll q TN4
+        let b{q}_{u} = b[colq{q} + kb{u}];
+        //#end
+        //#end
+        //#end
+        //#if GV 0
         //#unroll u KU
         let in{u} = k + {u}u < p.k;
         let kc{u} = min(k + {u}u, p.k - 1u);
@@ -44,6 +71,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         let kb{u} = kc{u} * p.sb_k;
         //#unroll q TN4
         let b{q}_{u} = select(vec4<f32>(), vec4<f32>(b[col{q}_0 + kb{u}], b[col{q}_1 + kb{u}], b[col{q}_2 + kb{u}], b[col{q}_3 + kb{u}]), in{u});
+        //#end
         //#end
         //#end
         //#unroll s TMS

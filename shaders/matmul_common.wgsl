@@ -20,8 +20,16 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// GV = 1 (gemm.wgsl only): A and B as vec4s, where the host has checked that A's rows run
+// along k and B's columns along n in whole, aligned vec4s.
+//#if GV 0
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
+//#end
+//#if GV 1
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+//#end
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 

@@ -172,6 +172,43 @@ fn matmul_spans_many_workgroups_on_both_kernel_families() {
     }
 }
 
+/// The subgroup GEMM reads A and B as vec4s where k and n are multiples of 4 (`GV`,
+/// `ops::gemm::vec4_operands`): a 131 x 68 by 68 x 260 product takes that form, the same
+/// product less B's last column the f32 form, and their common columns agree bit for bit (each
+/// is the same sum in the same order), both within 1e-4 of the f64 product.
+#[test]
+fn gemm_vec4_and_scalar_forms_agree_bit_for_bit() {
+    let gpu = gpu();
+    let mut rng = Rng::new(23);
+    let (m, k, n) = (131, 68, 260);
+    let a = rng.vec(m * k);
+    let b = rng.vec(k * n);
+    let narrow: Vec<f32> = b.chunks(n).flat_map(|row| row[..n - 1].to_vec()).collect();
+    let at = tensor(&gpu, &a, &[m, k]);
+    let wide = ops::linear::matmul(&at, &tensor(&gpu, &b, &[k, n])).unwrap();
+    let wide = wide.to_vec().unwrap();
+    let thin = ops::linear::matmul(&at, &tensor(&gpu, &narrow, &[k, n - 1])).unwrap();
+    let thin = thin.to_vec().unwrap();
+    assert_close(
+        "matmul, vec4 form",
+        &wide,
+        &ops::linear::cpu::matmul(&to64(&a), &to64(&b), m, k, n),
+        1e-4,
+        1e-4,
+    );
+    assert_close(
+        "matmul, f32 form",
+        &thin,
+        &ops::linear::cpu::matmul(&to64(&a), &to64(&narrow), m, k, n - 1),
+        1e-4,
+        1e-4,
+    );
+    let differ = (0..m * (n - 1))
+        .filter(|&i| wide[i / (n - 1) * n + i % (n - 1)].to_bits() != thin[i].to_bits())
+        .count();
+    assert_eq!(differ, 0, "values that differ between the two forms");
+}
+
 fn bn_case(training: bool, seed: u64, act: Option<Activation>) {
     bn_case_shaped(training, seed, act, (3, 5, 3, 4));
 }

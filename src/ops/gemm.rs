@@ -56,6 +56,29 @@ fn k_unroll(gpu: &Gpu) -> u32 {
     })
 }
 
+/// Whether the GEMM may read A and B as vec4s: A's rows contiguous along k and B's columns
+/// along n, every row and column start a multiple of 4 (so that no vec4 straddles B's split
+/// of columns either), 4 steps of k an iteration, and both tensors at 16-byte offsets.
+pub fn vec4_operands(offsets: [u64; 2], p: &Params, ku: u32) -> bool {
+    let m4 = |v: u32| v.is_multiple_of(4);
+    ku == 4
+        && p.sa_k == 1
+        && p.sb_n == 1
+        && [
+            p.k,
+            p.sa_m,
+            p.sa_outer,
+            p.n,
+            p.sb_k,
+            p.cols_inner,
+            p.sb_outer,
+        ]
+        .into_iter()
+        .all(m4)
+        && offsets.iter().all(|o| o.is_multiple_of(16))
+        && std::env::var("LAB_GV").as_deref() != Ok("0")
+}
+
 /// Records C[m, n] = A(m, k) B(k, n) (+ bias) into `c`; false when this adapter has no
 /// subgroups (the caller then uses the portable kernel).
 pub fn try_gemm(
@@ -80,7 +103,11 @@ pub fn try_gemm(
         .with("TMS", tm / sg)
         .with("TN", tn)
         .with("TN4", tn / 4)
-        .with("KU", k_unroll(gpu));
+        .with("KU", k_unroll(gpu))
+        .with(
+            "GV",
+            vec4_operands([a.bind().offset, b.bind().offset], p, k_unroll(gpu)) as u32,
+        );
     let grid = super::grid_2d(
         gpu,
         p.n.div_ceil(sg * tn) as usize,
@@ -99,4 +126,46 @@ pub fn try_gemm(
         grid,
     );
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec4_operands_need_rows_and_columns_in_whole_vec4s() {
+        // A 68 x 260 by 260 x 132 product, both row-major.
+        let p = Params {
+            m: 68,
+            n: 132,
+            k: 260,
+            sa_m: 260,
+            sa_k: 1,
+            sb_k: 132,
+            sb_n: 1,
+            rows_inner: 68,
+            sa_outer: 0,
+            cols_inner: 132,
+            sb_outer: 0,
+            ..Default::default()
+        };
+        assert!(vec4_operands([0, 256], &p, 4));
+        assert!(!vec4_operands([0, 4], &p, 4), "misaligned B");
+        assert!(!vec4_operands([0, 0], &p, 1), "one step of k an iteration");
+        let odd_k = Params { k: 259, ..p };
+        assert!(!vec4_operands([0, 0], &odd_k, 4));
+        let transposed_a = Params {
+            sa_m: 1,
+            sa_k: 68,
+            ..p
+        };
+        assert!(!vec4_operands([0, 0], &transposed_a, 4));
+        // Columns split as (image, pixel) with 6 pixels an image: a vec4 would straddle images.
+        let split = Params {
+            cols_inner: 6,
+            sb_outer: 8,
+            ..p
+        };
+        assert!(!vec4_operands([0, 0], &split, 4));
+    }
 }

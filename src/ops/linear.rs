@@ -135,7 +135,7 @@ pub fn matmul_split(
     binds.push((3, bias_t.bind()));
     binds.push((4, c.bind()));
     gpu.dispatch(
-        &tiles.spec("matmul", "matmul"),
+        &tiles.spec("matmul", "matmul").with("GV", 0),
         bytemuck::bytes_of(&p),
         &binds,
         tiles.grid(gpu, m, n)?,
