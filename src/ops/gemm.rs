@@ -76,7 +76,6 @@ pub fn vec4_operands(offsets: [u64; 2], p: &Params, ku: u32) -> bool {
         .into_iter()
         .all(m4)
         && offsets.iter().all(|o| o.is_multiple_of(16))
-        && std::env::var("LAB_GV").as_deref() != Ok("0")
 }
 
 /// Records C[m, n] = A(m, k) B(k, n) (+ bias) into `c`; false when this adapter has no

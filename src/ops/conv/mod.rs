@@ -566,11 +566,6 @@ fn forward_rows(
     plan.rows_spec(gpu, g.cout, (g.oh, g.ow), g, None, aligned)
 }
 
-/// Whether the row-window kernels may read these tensors as vec4s (16-byte offsets).
-fn rows_aligned(ts: &[&Tensor]) -> bool {
-    dense::vec4_aligned(ts) && std::env::var("LAB_V4").as_deref() != Ok("0")
-}
-
 /// A row-window input-gradient phase's taps in x and kernel rows, and where its window starts:
 /// a block at phase column qx0 reads dy columns from qx0 + dxo - (tx - 1) on.
 #[derive(Clone, Copy)]
@@ -693,7 +688,14 @@ pub fn forward_with(
     };
     let plan = Plan::new(gpu, g.cout);
     let rows = (path == ForwardPath::RowWindows)
-        .then(|| forward_rows(gpu, &plan, g, [rows_aligned(&[x]), rows_aligned(&[w])]))
+        .then(|| {
+            forward_rows(
+                gpu,
+                &plan,
+                g,
+                [dense::vec4_aligned(&[x]), dense::vec4_aligned(&[w])],
+            )
+        })
         .flatten();
     if path == ForwardPath::Dense {
         let p = g.epilogue_params(bias, act)?;
@@ -861,9 +863,9 @@ pub fn input_grad_with(
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let own_kernel = match path {
         InputGradPath::Narrow => Some(narrow::spec(gpu, g).ok_or_else(|| narrow::refused(g))),
-        InputGradPath::Planes => {
-            Some(planes::spec(gpu, g, rows_aligned(&[dy, w])).ok_or_else(|| planes::refused(g)))
-        }
+        InputGradPath::Planes => Some(
+            planes::spec(gpu, g, dense::vec4_aligned(&[dy, w])).ok_or_else(|| planes::refused(g)),
+        ),
         _ => None,
     };
     if let Some(found) = own_kernel {
@@ -876,7 +878,14 @@ pub fn input_grad_with(
     let cols = g.batch * g.h.div_ceil(s) * g.w.div_ceil(s);
     let plan = Plan::new(gpu, g.cin);
     let rows = (path == InputGradPath::RowWindows)
-        .then(|| input_grad_rows(gpu, &plan, g, [rows_aligned(&[dy]), rows_aligned(&[w])]))
+        .then(|| {
+            input_grad_rows(
+                gpu,
+                &plan,
+                g,
+                [dense::vec4_aligned(&[dy]), dense::vec4_aligned(&[w])],
+            )
+        })
         .flatten();
     if let Some(phases) = rows {
         let p = g.epilogue_params(bias, act)?;
@@ -1095,7 +1104,7 @@ pub fn weight_grad_with(
     let shape = [g.cout, g.cin, g.kh, g.kw];
     let cols = g.cin * g.kh * g.kw;
     let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x]);
-    let aligned = rows_aligned(&[dy, x]);
+    let aligned = dense::vec4_aligned(&[dy, x]);
     // Auto takes the row windows in runs on them (long runs, on CPU adapters): 0.74 to 0.84 of
     // the flat kernel's time on lavapipe, but a module that parses in twice the time.
     let rows = match path {
