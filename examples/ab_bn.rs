@@ -11,7 +11,7 @@ use dcgan::{AdapterRequest, Gpu, Tape, Tensor};
 
 #[path = "lab_shared/settings.rs"]
 mod lab;
-use lab::{differing_bits, median, ratio_to_first, Settings};
+use lab::{median, ratio_to_first, Reference, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -20,14 +20,12 @@ fn main() {
     let gpu = Gpu::new(&AdapterRequest::default()).unwrap();
     gpu.set_profiling(true);
     let settings = Settings::new(settings);
-    let count = settings.list.len();
     let shapes = [(512usize, 4usize), (256, 8), (128, 16), (64, 32)];
-    let mut times = vec![Vec::new(); count];
-    let mut reference: Option<Vec<f32>> = None;
-    for r in 0..=rounds {
-        for i in 0..count {
-            let k = (i + r) % count;
-            settings.apply(k, |_, _| {});
+    let mut reference = Reference::default();
+    let times = settings.alternate(
+        rounds,
+        |_, _| {},
+        |k, warm_up| {
             let mut all = Vec::new();
             for &(c, n) in &shapes {
                 let len = 128 * c * n * n;
@@ -64,29 +62,24 @@ fn main() {
                 let seed = Tensor::from_slice(&gpu, &xs, &[128, c, n, n]).unwrap();
                 let grads = tape.backward_with(&y, seed, &[&x]).unwrap();
                 let dx = grads.get(&x).unwrap();
-                if r == 0 {
+                if warm_up {
                     all.extend(y.value.to_vec().unwrap());
                     all.extend(dx.to_vec().unwrap());
                 }
                 gpu.sync().unwrap();
             }
             let prof = gpu.take_profile();
-            let ms: f64 = prof.values().map(|p| p.1).sum::<f64>() / 1e6;
-            if r == 0 {
-                match &reference {
-                    None => reference = Some(all),
-                    Some(want) => println!(
-                        "{}: {} values differ from the first setting; {:?}",
-                        settings.list[k],
-                        differing_bits(want, &all),
-                        prof.keys().collect::<Vec<_>>()
-                    ),
-                }
-            } else {
-                times[k].push(ms);
+            if warm_up {
+                println!(
+                    "{}: {:?}",
+                    settings.list[k],
+                    prof.keys().collect::<Vec<_>>()
+                );
+                reference.check(&settings.list[k], all);
             }
-        }
-    }
+            prof.values().map(|p| p.1).sum::<f64>() / 1e6
+        },
+    );
     for (k, s) in settings.list.iter().enumerate() {
         println!(
             "[{s}] median {:.1} ms, ratio to first {:.3}, rounds {:?}",

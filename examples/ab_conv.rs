@@ -13,7 +13,7 @@ use dcgan::{AdapterRequest, Gpu};
 
 #[path = "lab_shared/settings.rs"]
 mod lab;
-use lab::{differing_bits, median, ratio_to_first, Settings};
+use lab::{median, ratio_to_first, Reference, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -24,15 +24,13 @@ fn main() {
     gpu.set_row_windows(true);
     gpu.set_profiling(true);
     let settings = Settings::new(settings);
-    let apply = |k: usize| {
-        settings.apply(k, |name, v| {
-            if name == "DCGAN_WGRAD_KU" {
-                gpu.set_weight_grad_unroll(v.parse().unwrap());
-            }
-            if name == "DCGAN_CONV_ROWS" {
-                gpu.set_row_windows(v == "1");
-            }
-        })
+    let mut hook = |name: &str, v: &str| {
+        if name == "DCGAN_WGRAD_KU" {
+            gpu.set_weight_grad_unroll(v.parse().unwrap());
+        }
+        if name == "DCGAN_CONV_ROWS" {
+            gpu.set_row_windows(v == "1");
+        }
     };
     let same = |n| Conv2dOptions::same(n, n, 5, 2);
     let only = std::env::var("SHAPES").unwrap_or_default();
@@ -53,40 +51,26 @@ fn main() {
             "weight_grad" => conv::weight_grad(&dy, &x, &g).unwrap(),
             other => panic!("unknown pass {other}"),
         };
-        let count = settings.list.len();
-        let mut times = vec![Vec::new(); count];
-        let mut labels = vec![String::new(); count];
-        let mut reference: Option<Vec<f32>> = None;
-        for r in 0..=rounds {
-            for i in 0..count {
-                let k = (i + r) % count;
-                apply(k);
-                let out = run();
-                let prof = gpu.take_profile();
-                let ms: f64 = prof
-                    .iter()
-                    .filter(|(l, _)| l.contains(pass.as_str()))
-                    .map(|(_, p)| p.1)
-                    .sum::<f64>()
-                    / 1e6;
-                if r == 0 {
-                    // Warm-up round: compile, and check every setting against the first.
-                    labels[k] = prof.keys().cloned().collect::<Vec<_>>().join(" + ");
-                    let v = out.to_vec().unwrap();
-                    gpu.take_profile();
-                    match &reference {
-                        None => reference = Some(v),
-                        Some(want) => println!(
-                            "{n}x{n} {}: {} values differ from the first setting",
-                            settings.list[k],
-                            differing_bits(want, &v)
-                        ),
-                    }
-                } else {
-                    times[k].push(ms);
-                }
+        let mut labels = vec![String::new(); settings.list.len()];
+        let mut reference = Reference::default();
+        let times = settings.alternate(rounds, &mut hook, |k, warm_up| {
+            let out = run();
+            let prof = gpu.take_profile();
+            if warm_up {
+                // Compiles, and checks every setting against the first.
+                labels[k] = prof.keys().cloned().collect::<Vec<_>>().join(" + ");
+                reference.check(
+                    &format!("{n}x{n} {}", settings.list[k]),
+                    out.to_vec().unwrap(),
+                );
+                gpu.take_profile();
             }
-        }
+            prof.iter()
+                .filter(|(l, _)| l.contains(pass.as_str()))
+                .map(|(_, p)| p.1)
+                .sum::<f64>()
+                / 1e6
+        });
         let gf = 2.0 * g.macs() as f64 / 1e9;
         for (k, s) in settings.list.iter().enumerate() {
             println!(

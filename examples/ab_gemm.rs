@@ -9,7 +9,7 @@ use dcgan::{AdapterRequest, Gpu};
 
 #[path = "lab_shared/settings.rs"]
 mod lab;
-use lab::{differing_bits, median, ratio_to_first, Settings};
+use lab::{median, ratio_to_first, Reference, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -23,37 +23,25 @@ fn main() {
         .collect();
     let a = Tensor::from_slice(&gpu, &data, &[n, n]).unwrap();
     let b = Tensor::from_slice(&gpu, &data, &[n, n]).unwrap();
-    let count = settings.list.len();
-    let mut times = vec![Vec::new(); count];
-    let mut reference: Option<Vec<f32>> = None;
-    for r in 0..=rounds {
-        for i in 0..count {
-            let k = (i + r) % count;
-            settings.apply(k, |_, _| {});
+    let mut reference = Reference::default();
+    let times = settings.alternate(
+        rounds,
+        |_, _| {},
+        |k, warm_up| {
             let mut best = f64::MAX;
             for _ in 0..3 {
                 let t = std::time::Instant::now();
                 let c = dcgan::ops::linear::matmul(&a, &b).unwrap();
                 gpu.sync().unwrap();
-                best = best.min(t.elapsed().as_secs_f64());
-                if r == 0 {
-                    let v = c.to_vec().unwrap();
-                    match &reference {
-                        None => reference = Some(v),
-                        Some(want) => println!(
-                            "{}: {} values differ from the first setting",
-                            settings.list[k],
-                            differing_bits(want, &v)
-                        ),
-                    }
+                best = best.min(t.elapsed().as_secs_f64() * 1e3);
+                if warm_up {
+                    reference.check(&settings.list[k], c.to_vec().unwrap());
                     break;
                 }
             }
-            if r > 0 {
-                times[k].push(best * 1e3);
-            }
-        }
-    }
+            best
+        },
+    );
     let gf = 2.0 * (n * n * n) as f64 / 1e9;
     for (k, s) in settings.list.iter().enumerate() {
         println!(

@@ -36,8 +36,51 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Rounds 0 to `rounds`, each running every setting once, the order rotated a place a
+    /// round: `run(k, warm_up)` after setting k's variables are put in place (`hook` as in
+    /// `apply`). Round 0 is the warm-up; returns each setting's results of the others.
+    pub fn alternate<T>(
+        &self,
+        rounds: usize,
+        mut hook: impl FnMut(&str, &str),
+        mut run: impl FnMut(usize, bool) -> T,
+    ) -> Vec<Vec<T>> {
+        let count = self.list.len();
+        let mut out: Vec<Vec<T>> = (0..count).map(|_| Vec::new()).collect();
+        for r in 0..=rounds {
+            for i in 0..count {
+                let k = (i + r) % count;
+                self.apply(k, &mut hook);
+                let got = run(k, r == 0);
+                if r > 0 {
+                    out[k].push(got);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The first setting's results, against which each later setting's are compared bit for bit.
+#[derive(Default)]
+pub struct Reference(Option<Vec<f32>>);
+
+impl Reference {
+    /// Keeps `got` if it is the first; else prints how many of its values differ.
+    pub fn check(&mut self, label: &str, got: Vec<f32>) {
+        match &self.0 {
+            None => self.0 = Some(got),
+            Some(want) => println!(
+                "{label}: {} values differ from the first setting",
+                differing_bits(want, &got)
+            ),
+        }
+    }
+}
+
 /// How many values differ in their bits.
-pub fn differing_bits(want: &[f32], got: &[f32]) -> usize {
+fn differing_bits(want: &[f32], got: &[f32]) -> usize {
     want.iter()
         .zip(got)
         .filter(|(a, b)| a.to_bits() != b.to_bits())
