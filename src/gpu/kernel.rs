@@ -428,4 +428,10 @@ mod tests {
     fn if_on_a_constant_the_kernel_lacks_is_a_bug() {
         unroll("//#if ACT 1\nx\n//#end", &[]);
     }
+
+    #[test]
+    #[should_panic(expected = "no //#end for `//#if V 1`")]
+    fn an_unclosed_block_is_named() {
+        unroll("//#if V 1\n//#unroll j 2\nx{j}\n//#end", &[("V", 1)]);
+    }
 }
