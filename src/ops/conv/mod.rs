@@ -1023,7 +1023,7 @@ fn weight_grad_rows(
         .with("XHI", xhi)
         .with("KYU", ky_uniform as u32);
     // dy and x as vec4s where a block's dy values and the input rows are whole, aligned vec4s.
-    let spec = if aligned && bx % 4 == 0 && g.w.is_multiple_of(4) {
+    let spec = if aligned && bx.is_multiple_of(4) && g.w.is_multiple_of(4) {
         let off = (4 - g.opts.padding[2] % 4) % 4;
         let span = (bx - 1) * s + g.kw;
         spec.with("VA", 1)
