@@ -58,10 +58,13 @@ fn k_unroll(gpu: &Gpu) -> u32 {
 
 /// Whether the GEMM may read A and B as vec4s: A's rows contiguous along k and B's columns
 /// along n, every row and column start a multiple of 4 (so that no vec4 straddles B's split
-/// of columns either), 4 steps of k an iteration, and both tensors at 16-byte offsets.
+/// of columns either; n and k not 0), 4 steps of k an iteration, and both tensors at 16-byte
+/// offsets.
 pub fn vec4_operands(offsets: [u64; 2], p: &Params, ku: u32) -> bool {
     let m4 = |v: u32| v.is_multiple_of(4);
     ku == 4
+        && p.n > 0
+        && p.k > 0
         && p.sa_k == 1
         && p.sb_n == 1
         && [
@@ -92,6 +95,7 @@ pub fn try_gemm(
         return Ok(false);
     };
     let (tm, tn) = plan(gpu, sg);
+    let ku = k_unroll(gpu);
     // As many row blocks as the largest tile needs, each as small as that allows: 75 rows
     // take two blocks of 40, not 64 + 11 padded to 128.
     let blocks = p.m.max(1).div_ceil(tm);
@@ -102,10 +106,10 @@ pub fn try_gemm(
         .with("TMS", tm / sg)
         .with("TN", tn)
         .with("TN4", tn / 4)
-        .with("KU", k_unroll(gpu))
+        .with("KU", ku)
         .with(
             "GV",
-            vec4_operands([a.bind().offset, b.bind().offset], p, k_unroll(gpu)) as u32,
+            vec4_operands([a.bind().offset, b.bind().offset], p, ku) as u32,
         );
     let grid = super::grid_2d(
         gpu,
@@ -151,6 +155,10 @@ mod tests {
         assert!(vec4_operands([0, 256], &p, 4));
         assert!(!vec4_operands([0, 4], &p, 4), "misaligned B");
         assert!(!vec4_operands([0, 0], &p, 1), "one step of k an iteration");
+        assert!(
+            !vec4_operands([0, 0], &Params { n: 0, ..p }, 4),
+            "no columns"
+        );
         let odd_k = Params { k: 259, ..p };
         assert!(!vec4_operands([0, 0], &odd_k, 4));
         let transposed_a = Params {

@@ -266,22 +266,15 @@ impl Plan {
             .with("BY", by)
             .with("S", s)
             .with("KW", kw);
+        // A block row's window: its length, its first position's column relative to the
+        // block's first (mod 4 it is the same for every block whose first column is a multiple
+        // of 4), and the width of a's rows.
+        let (span, first, a_width) = match dx_taps {
+            None => ((bx - 1) * s + kw, -(g.opts.padding[2] as i64), g.w),
+            Some(t) => (bx + t.tx - 1, t.dxo - (t.tx as i64 - 1), g.ow),
+        };
         // Each module holds one entry point: the input gradient's phases are parsed apart
         // from the forward (whose unrolled body they would otherwise carry).
-        // A block's window as vec4s (VA = 1) where it starts at the same offset from a
-        // multiple of 4 in every block and the rows of `a` are whole vec4s: OFF, the window's
-        // first position mod 4, and NQ, the vec4s from that group on that hold the window.
-        let (span, off, a_width) = match dx_taps {
-            None => {
-                let pl = g.opts.padding[2] as i64;
-                ((bx - 1) * s + kw, (-pl).rem_euclid(4), g.w)
-            }
-            Some(t) => (
-                bx + t.tx - 1,
-                (t.dxo - (t.tx as i64 - 1)).rem_euclid(4),
-                g.ow,
-            ),
-        };
         let spec = match dx_taps {
             None => {
                 let (xlo, xhi) = g.window_inside(bx as usize);
@@ -296,10 +289,11 @@ impl Plan {
                 .with("TY", t.ty)
                 .with("DSPAN", span),
         };
+        // The window as vec4s (VA = 1) where blocks start at multiples of 4 and the rows of
+        // `a` are whole vec4s.
         let spec = if aligned && bx.is_multiple_of(4) && a_width.is_multiple_of(4) {
-            spec.with("VA", 1)
-                .with("OFF", off as u32)
-                .with("NQ", (span + off as u32).div_ceil(4))
+            let (off, nq) = vec4_window(first, span);
+            spec.with("VA", 1).with("OFF", off).with("NQ", nq)
         } else {
             spec.with("VA", 0)
         };
@@ -564,6 +558,13 @@ fn forward_rows(
     aligned: [bool; 2],
 ) -> Option<Result<SpecGrid>> {
     plan.rows_spec(gpu, g.cout, (g.oh, g.ow), g, None, aligned)
+}
+
+/// A window of `span` values whose first lies `first` columns from a multiple of 4, as vec4s:
+/// that value's component in the aligned group holding it (OFF) and the groups it spans (NQ).
+fn vec4_window(first: i64, span: u32) -> (u32, u32) {
+    let off = first.rem_euclid(4) as u32;
+    (off, (span + off).div_ceil(4))
 }
 
 /// A row-window input-gradient phase's taps in x and kernel rows, and where its window starts:
@@ -1024,13 +1025,13 @@ fn weight_grad_rows(
         .with("KYU", ky_uniform as u32);
     // dy and x as vec4s where a block's dy values and the input rows are whole, aligned vec4s.
     let spec = if aligned && bx.is_multiple_of(4) && g.w.is_multiple_of(4) {
-        let off = (4 - g.opts.padding[2] % 4) % 4;
-        let span = (bx - 1) * s + g.kw;
+        let span = ((bx - 1) * s + g.kw) as u32;
+        let (off, nq) = vec4_window(-(g.opts.padding[2] as i64), span);
         spec.with("VA", 1)
             .with("VB", 1)
-            .with("OFF", off as u32)
+            .with("OFF", off)
             .with("BX4", bx as u32 / 4)
-            .with("NQ", (span + off).div_ceil(4) as u32)
+            .with("NQ", nq)
     } else {
         spec.with("VA", 0).with("VB", 0)
     };
