@@ -1,6 +1,6 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
-//! fast path), the portable kernels (the plain one), the row-window kernels (opt-in, bit for
-//! bit the subgroup kernels' results), the shared-memory kernels (for GPUs), the narrow
+//! fast path), the portable kernels (the plain one), the row-window kernels where a run on
+//! them takes them (long runs; bit for bit the subgroup kernels' results), the shared-memory kernels (for GPUs), the narrow
 //! (3-channel layers) and whole-plane (G's first layer, D's last conv) input-gradient kernels
 //! with the paths they replace on CPU adapters, and for D's logit layer the dense-layer
 //! kernels and the register kernels they replace, against an f64 reference written from the
@@ -42,7 +42,8 @@ fn assert_rel(what: &str, got: &[f32], want: &[f64]) {
 }
 
 /// One adapter for all layers of a test: each new device would compile every kernel again.
-fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
+/// Returns whether the row-window input gradient was among the kernels checked.
+fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) -> bool {
     let mut rng = Rng::new(seed);
     let xs = [g.batch, g.cin, g.h, g.w];
     let ws = [g.cout, g.cin, g.kh, g.kw];
@@ -59,6 +60,7 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
             Tensor::from_slice(gpu, &dy, &ys).unwrap(),
         )
     };
+    let mut dx_rows = false;
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.insert(0, true);
@@ -106,29 +108,37 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
             &to64(&results[0][k]),
         );
     }
-    // The row-window kernels (long runs, subgroup adapters) wherever the layer's shape allows
-    // them: the same products in the same order as the flat register kernels, so equal to
-    // them bit for bit.
+    // The row-window kernels (long runs, subgroup adapters) wherever a run on them takes them
+    // at this layer: the same products in the same order as the flat register kernels, so
+    // equal to them bit for bit. Such a run takes the narrow, whole-plane or dense kernel for
+    // the input gradient of the 3-channel layers, G's first and D's last two: the row-window
+    // input gradient there is a path no run uses, whose fully unrolled phases (25 taps at G's
+    // first layer) took about a third of this file's cold compile; conv.rs tests it at small
+    // odd shapes.
     if gpu.subgroup_size().is_some() {
-        let rows = [
-            forward_with(&xt, &wt, None, None, g, ForwardPath::RowWindows),
-            input_grad_with(&dyt, &wt, None, None, g, InputGradPath::RowWindows),
-            weight_grad_with(&dyt, &xt, g, WeightGradPath::RowWindows),
-        ];
-        let flat = [
-            forward_with(&xt, &wt, None, None, g, ForwardPath::Registers),
-            input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Direct),
-            weight_grad_with(&dyt, &xt, g, WeightGradPath::Registers),
-        ];
-        for (k, (got, flat)) in rows.into_iter().zip(flat).enumerate() {
-            let prim = ["forward", "input_grad", "weight_grad"][k];
+        gpu.set_row_windows(true);
+        dx_rows = input_grad_auto(gpu, g) == InputGradPath::RowWindows;
+        gpu.set_row_windows(false);
+        for (k, prim) in ["forward", "input_grad", "weight_grad"].iter().enumerate() {
+            let (got, flat) = match k {
+                0 => (
+                    forward_with(&xt, &wt, None, None, g, ForwardPath::RowWindows),
+                    forward_with(&xt, &wt, None, None, g, ForwardPath::Registers),
+                ),
+                1 if dx_rows => (
+                    input_grad_with(&dyt, &wt, None, None, g, InputGradPath::RowWindows),
+                    input_grad_with(&dyt, &wt, None, None, g, InputGradPath::Direct),
+                ),
+                1 => continue,
+                _ => (
+                    weight_grad_with(&dyt, &xt, g, WeightGradPath::RowWindows),
+                    weight_grad_with(&dyt, &xt, g, WeightGradPath::Registers),
+                ),
+            };
             // 4 x 4 -> 1 (D's logit) has no block of 4 pixels nor an even output width; every
             // other layer has both.
             let Ok(got) = got else {
-                assert!(
-                    g.oh * g.ow == 1 && k != 1,
-                    "{name} {prim}: no row-window kernel"
-                );
+                assert!(g.oh * g.ow == 1, "{name} {prim}: no row-window kernel");
                 continue;
             };
             let got = got.to_vec().unwrap();
@@ -199,6 +209,7 @@ fn check(gpu: &Gpu, name: &str, g: &Geometry, seed: u64) {
             );
         }
     }
+    dx_rows
 }
 
 #[test]
@@ -211,10 +222,13 @@ fn generator_layers_at_dcgan_shapes() {
         ("ct4 64x32x32->3x64x64", 64, 32, 3, t),
     ];
     let gpu = gpu();
+    let mut dx_rows = false;
     for (i, (name, cin, n, cout, opts)) in layers.into_iter().enumerate() {
         let g = Geometry::transposed(&[BATCH, cin, n, n], &[cin, cout, 5, 5], opts).unwrap();
-        check(&gpu, name, &g, 100 + i as u64);
+        dx_rows |= check(&gpu, name, &g, 100 + i as u64);
     }
+    // ct3's forward at least (the row-window input gradient of its conv geometry).
+    assert!(dx_rows, "no layer checked the row-window input gradient");
 }
 
 #[test]
@@ -227,6 +241,7 @@ fn discriminator_layers_at_dcgan_shapes() {
         ("conv5 512x4x4->1", 512, 4, 1, 4),
     ];
     let gpu = gpu();
+    let mut dx_rows = false;
     for (i, (name, cin, n, cout, k)) in layers.into_iter().enumerate() {
         let opts = if k == 4 {
             Conv2dOptions::valid(1)
@@ -234,6 +249,8 @@ fn discriminator_layers_at_dcgan_shapes() {
             Conv2dOptions::same(n, n, 5, 2)
         };
         let g = Geometry::conv(&[BATCH, cin, n, n], &[cout, cin, k, k], opts).unwrap();
-        check(&gpu, name, &g, 200 + i as u64);
+        dx_rows |= check(&gpu, name, &g, 200 + i as u64);
     }
+    // conv2's at least.
+    assert!(dx_rows, "no layer checked the row-window input gradient");
 }
