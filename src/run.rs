@@ -179,7 +179,7 @@ pub fn choose_conv_kernels(gpu: &Gpu, kernels: crate::ops::conv::ConvKernels, im
     } else if rows {
         eprintln!(
             "conv kernels: row windows (bit-identical to the flat ones and faster for a run this \
-             long, but llvmpipe compiles them for longer first, two to three minutes where its \
+             long, but llvmpipe compiles them for longer first, about three minutes where its \
              shader cache does not hold them yet; --conv-kernels flat skips that)"
         );
     }

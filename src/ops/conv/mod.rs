@@ -341,10 +341,10 @@ fn row_blocks(tn: u32, oh: usize, ow: usize) -> Option<(u32, u32)> {
 /// Whether a run that pushes `images` images through a training step (iterations x batch)
 /// should put the forward-shaped primitives on the row-window kernels (`Gpu::set_row_windows`).
 /// On llvmpipe they save 3.7 to 7.9 s of a batch-128 step (0.03-0.06 s an image) but compile
-/// longer: 135 s where Mesa's shader cache does not hold them yet (a machine's first such run),
-/// 17-18 s after (BENCHMARKS.md, "Compile time at every start"), so they pay off after some
-/// 2,300 to 4,500 images on a cold cache and 300 to 600 on a warm one; 4,096 covers the first
-/// run. On GPUs compiling is fast, but the row windows are not measured there yet, so the flat
+/// longer: about 200 s where Mesa's shader cache does not hold them yet (a machine's first
+/// such run), about 5 s after (session 17, BENCHMARKS.md "Compile time at every start"), so
+/// they pay off after some 3,300 to 6,800 images on a cold cache and 80 to 160 on a warm one;
+/// 8,192 covers the first run. On GPUs compiling is fast, but the row windows are not measured there yet, so the flat
 /// kernels stay.
 pub fn row_windows_pay_off(gpu: &crate::gpu::Gpu, images: u64) -> bool {
     gpu.info().device_type == wgpu::DeviceType::Cpu
@@ -353,7 +353,7 @@ pub fn row_windows_pay_off(gpu: &crate::gpu::Gpu, images: u64) -> bool {
 }
 
 /// See `row_windows_pay_off`.
-pub const ROW_WINDOWS_MIN_IMAGES: u64 = 4096;
+pub const ROW_WINDOWS_MIN_IMAGES: u64 = 8192;
 
 /// Which kernels serve the forward-shaped conv primitives of a run (`--conv-kernels`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -998,7 +998,7 @@ fn weight_grad_rows(
     // Blocks of 8 output columns where the width allows: each kernel row's 19 loaded inputs
     // then serve 40 taps and each accumulator takes 8 multiply-adds a visit; 0.92 to 0.95 of
     // the time of blocks of 4 (BENCHMARKS "Exact taps in the row-window input gradient"), for
-    // a second module (about 3 s of parsing at the start of a run on the row windows).
+    // a second module.
     let bx = [8, 4, 2].into_iter().find(|b| g.ow.is_multiple_of(*b))?;
     let nkr = g.cin * g.kh;
     let lanes = nkr.div_ceil(sg as usize * R_MAX) * sg as usize;
@@ -1107,7 +1107,7 @@ pub fn weight_grad_with(
     let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x]);
     let aligned = dense::vec4_aligned(&[dy, x]);
     // Auto takes the row windows in runs on them (long runs, on CPU adapters): 0.74 to 0.84 of
-    // the flat kernel's time on lavapipe, but a module that parses in twice the time.
+    // the flat kernel's time on lavapipe, but a larger module to compile.
     let rows = match path {
         WeightGradPath::RowWindows => weight_grad_rows(gpu, g, aligned),
         WeightGradPath::Auto if gpu.row_windows() && !fits_dense && !tiled_requested() => {
