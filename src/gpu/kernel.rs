@@ -1,6 +1,7 @@
 //! WGSL sources and the pipeline cache: one compute pipeline per (file, entry point, constants).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A compute kernel: which WGSL file and entry point, and the compile-time constants spliced in
@@ -353,15 +354,31 @@ impl PipelineCache {
 
 /// The shader module of `spec`'s file (`wgsl`).
 fn create_module(device: &wgpu::Device, spec: &KernelSpec, label: &str) -> wgpu::ShaderModule {
+    let src = wgsl(spec);
+    if let Some(dir) = std::env::var_os("DCGAN_DUMP_WGSL") {
+        dump_wgsl(Path::new(&dir), label, &src);
+    }
     let desc = wgpu::ShaderModuleDescriptor {
         label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(wgsl(spec).into()),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
     };
     // SAFETY: our kernels clamp every index they compute from data-dependent values and
     // are tested against CPU references at odd shapes; the host checks every binding's
     // size against the shapes it passes. Without this, naga wraps each access, division
     // and loop in run-time guards that cost llvmpipe several times the arithmetic.
     unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+}
+
+/// DCGAN_DUMP_WGSL=DIR: each module's generated WGSL as DIR/NNN.wgsl (in creation order, its
+/// label on the first line), to read or to time naga on (`examples/naga_parse.rs`). A debugging
+/// aid, so a failure to write is a warning, not an error.
+fn dump_wgsl(dir: &Path, label: &str, src: &str) {
+    let _ = std::fs::create_dir_all(dir);
+    let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let path = dir.join(format!("{n:03}.wgsl"));
+    if let Err(e) = std::fs::write(&path, format!("// {label}\n{src}")) {
+        eprintln!("DCGAN_DUMP_WGSL: cannot write {}: {e}", path.display());
+    }
 }
 
 /// The WGSL source of `spec`'s file with its constants spliced in and its includes, `//#if`
