@@ -67,8 +67,8 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         //#end
     }
     // Each pixel's offset and validity once, not at each of the TM x TN stores: the stores are
-    // unrolled, and their expressions dominate naga's parse time (quadratic in a function's
-    // expression count) at every process start.
+    // unrolled, and their expressions dominated naga's parse time at every process start
+    // (quadratic in a function's expression count before third_party/naga's fix).
     //#unroll j TN
     let ob{j} = n{j} * p.cout * ohw + pix{j} - n{j} * ohw;
     let ok{j} = px0 + {j}u < npix;

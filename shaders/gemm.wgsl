@@ -35,7 +35,7 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     //#end
     // Four columns an accumulator vector: the same multiply-adds (llvmpipe splits vectors into
     // lanes anyway) in a quarter of the expressions, which naga parses at every process start
-    // in time that grows faster than their count.
+    // (in time that grew faster than their count before third_party/naga's fix).
     //#unroll s TMS
     //#unroll l SG
     var acc_{s}_{l} = array<vec4<f32>, TN4>();
