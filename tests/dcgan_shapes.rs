@@ -1,10 +1,11 @@
 //! The conv primitives at every DCGAN layer's real shape (batch 2): the subgroup kernels (the
 //! fast path), the portable kernels (the plain one), the row-window kernels where a run on
-//! them takes them (long runs; bit for bit the subgroup kernels' results), the shared-memory kernels (for GPUs), the narrow
-//! (3-channel layers) and whole-plane (G's first layer, D's last conv) input-gradient kernels
-//! with the paths they replace on CPU adapters, and for D's logit layer the dense-layer
-//! kernels and the register kernels they replace, against an f64 reference written from the
-//! definition, and against each other, to 1e-4 of the output's largest magnitude.
+//! them takes them (long runs; bit for bit the subgroup kernels' results), the shared-memory
+//! kernels (for GPUs), the narrow (3-channel layers) and whole-plane (G's first layer, D's
+//! last conv) input-gradient kernels with the paths they replace on CPU adapters, and for D's
+//! logit layer the dense-layer kernels and the register kernels they replace, against an f64
+//! reference written from the definition, and against each other, to 1e-4 of the output's
+//! largest magnitude.
 
 mod common;
 

@@ -344,8 +344,8 @@ fn row_blocks(tn: u32, oh: usize, ow: usize) -> Option<(u32, u32)> {
 /// longer: about 200 s where Mesa's shader cache does not hold them yet (a machine's first
 /// such run), about 5 s after (session 17, BENCHMARKS.md "Compile time at every start"), so
 /// they pay off after some 3,300 to 6,800 images on a cold cache and 80 to 160 on a warm one;
-/// 8,192 covers the first run. On GPUs compiling is fast, but the row windows are not measured there yet, so the flat
-/// kernels stay.
+/// 8,192 covers the first run. On GPUs compiling is fast, but the row windows are not measured
+/// there yet, so the flat kernels stay.
 pub fn row_windows_pay_off(gpu: &crate::gpu::Gpu, images: u64) -> bool {
     gpu.info().device_type == wgpu::DeviceType::Cpu
         && gpu.subgroup_size().is_some()
