@@ -403,7 +403,19 @@ fn wgsl(spec: &KernelSpec) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::unroll;
+    use super::{dump_wgsl, unroll};
+
+    #[test]
+    fn dumped_modules_are_numbered_in_creation_order_with_their_label() {
+        let dir = std::env::temp_dir().join(format!("dcgan-dump-wgsl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dump_wgsl(&dir, "gemm::gemm SG=8", "fn a() {}");
+        dump_wgsl(&dir, "conv::conv2d_forward", "fn b() {}");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        assert_eq!(read("000.wgsl"), "// gemm::gemm SG=8\nfn a() {}");
+        assert_eq!(read("001.wgsl"), "// conv::conv2d_forward\nfn b() {}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn unroll_repeats_nested_bodies() {
