@@ -173,7 +173,7 @@ impl Discriminator {
         })
     }
 
-    /// images [B, 3, 64, 64] -> logits [B]. Dropout on the input in training mode, with a mask
+    /// images `[B, 3, 64, 64]` -> logits `[B]`. Dropout on the input in training mode, with a mask
     /// drawn from `dropout_seed`.
     pub fn forward(&self, tape: &Tape, x: &Var, training: bool, dropout_seed: u32) -> Result<Var> {
         let b = x.shape()[0];

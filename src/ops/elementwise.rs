@@ -69,7 +69,7 @@ pub fn scale(a: &Tensor, alpha: f32) -> Result<Tensor> {
     launch("scale", a, None, alpha)
 }
 
-/// A tensor of the given shape filled with alpha * g[0].
+/// A tensor of the given shape filled with `alpha * g[0]`.
 pub fn broadcast_scalar(g: &Tensor, alpha: f32, shape: &[usize]) -> Result<Tensor> {
     launch_shaped("broadcast_scalar", g, None, alpha, shape)
 }

@@ -47,7 +47,7 @@ impl Function for BceBackward {
     }
 }
 
-/// mean_i [ softplus(x_i) - t_i x_i ] -> [1], computed as max(x,0) - x t + log(1 + e^-|x|).
+/// `mean_i [softplus(x_i) - t_i x_i]` -> `[1]`, computed as max(x,0) - x t + log(1 + e^-|x|).
 pub fn binary_cross_entropy_with_logits(
     tape: &Tape,
     logits: &Var,

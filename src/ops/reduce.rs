@@ -17,7 +17,7 @@ struct Params {
     alpha: f32,
 }
 
-/// x viewed as [outer, channels, inner] -> [channels], summed over outer and inner.
+/// x viewed as `[outer, channels, inner]` -> `[channels]`, summed over outer and inner.
 pub fn channel_sum(x: &Tensor, outer: usize, channels: usize, inner: usize) -> Result<Tensor> {
     assert_eq!(outer * channels * inner, x.numel());
     let gpu = x.gpu();
@@ -44,7 +44,7 @@ pub fn channel_sum(x: &Tensor, outer: usize, channels: usize, inner: usize) -> R
     Ok(out)
 }
 
-/// x viewed as [splits, n] -> [n] (with `shape`), summed over splits in order.
+/// x viewed as `[splits, n]` -> `[n]` (with `shape`), summed over splits in order.
 pub fn sum_splits(x: &Tensor, splits: usize, shape: &[usize]) -> Result<Tensor> {
     let gpu = x.gpu();
     let out = Tensor::uninit(gpu, shape)?;
@@ -65,7 +65,7 @@ pub fn sum_splits(x: &Tensor, splits: usize, shape: &[usize]) -> Result<Tensor> 
     Ok(out)
 }
 
-/// alpha * sum(x) as a [1] tensor.
+/// alpha * sum(x) as a `[1]` tensor.
 pub fn sum_all(x: &Tensor, alpha: f32) -> Result<Tensor> {
     let gpu = x.gpu();
     let out = Tensor::uninit(gpu, &[1])?;
@@ -98,14 +98,14 @@ impl Function for SumBackward {
     }
 }
 
-/// sum(x) -> [1].
+/// sum(x) -> `[1]`.
 pub fn sum(tape: &Tape, x: &Var) -> Result<Var> {
     let y = sum_all(&x.value, 1.0)?;
     let shape = x.shape().to_vec();
     Ok(tape.record(&[x], y, SumBackward { alpha: 1.0, shape }))
 }
 
-/// mean(x) -> [1].
+/// mean(x) -> `[1]`.
 pub fn mean(tape: &Tape, x: &Var) -> Result<Var> {
     let alpha = 1.0 / x.value.numel() as f32;
     let y = sum_all(&x.value, alpha)?;
@@ -114,7 +114,7 @@ pub fn mean(tape: &Tape, x: &Var) -> Result<Var> {
 }
 
 pub mod cpu {
-    /// x viewed as [outer, channels, inner] -> [channels].
+    /// x viewed as `[outer, channels, inner]` -> `[channels]`.
     pub fn channel_sum(x: &[f64], outer: usize, channels: usize, inner: usize) -> Vec<f64> {
         let mut out = vec![0.0f64; channels];
         for o in 0..outer {

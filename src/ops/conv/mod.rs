@@ -1253,7 +1253,7 @@ impl Function for Conv2dBackward {
     }
 }
 
-/// y [N, Cout, OH, OW] = conv2d(x [N, Cin, H, W], w [Cout, Cin, KH, KW]) + b [Cout].
+/// `y [N, Cout, OH, OW] = conv2d(x [N, Cin, H, W], w [Cout, Cin, KH, KW]) + b [Cout]`.
 pub fn conv2d(tape: &Tape, x: &Var, w: &Var, b: Option<&Var>, opts: Conv2dOptions) -> Result<Var> {
     conv2d_activation(tape, x, w, b, opts, None)
 }
@@ -1349,7 +1349,7 @@ impl Function for ConvTranspose2dBackward {
     }
 }
 
-/// y [N, Cout, OH, OW] = conv_transpose2d(x [N, Cin, H, W], w [Cin, Cout, KH, KW]) + b [Cout],
+/// `y [N, Cout, OH, OW] = conv_transpose2d(x [N, Cin, H, W], w [Cin, Cout, KH, KW]) + b [Cout]`,
 /// OH = (H - 1) * stride + KH - crop_top - crop_bottom (the padding fields are the cropping).
 pub fn conv_transpose2d(
     tape: &Tape,
