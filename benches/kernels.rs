@@ -3,7 +3,8 @@
 //! `NAME/gpu` by the GPU's own timestamps around every dispatch of the op (no recording,
 //! submission or readback in it). Throughput is reported in FLOP (2 per multiply-add), so
 //! criterion's "elem/s" reads as FLOP/s; for batch norm and the `step` group (Adam, dropout,
-//! channel sums, leaky ReLU backward), in values a second.
+//! channel sums, leaky ReLU backward), in values a second. The `inference` group times the
+//! convs that a batch norm follows with it in their epilogue and apart (sampling).
 //!
 //! `cargo bench --bench kernels` (filter with a name fragment, e.g. `-- conv2d_input_grad`).
 //! The shared-memory kernels' benchmarks (`..._shared_tiles`) run on GPUs, and on a CPU
@@ -395,11 +396,92 @@ fn bench_step_kernels(c: &mut Criterion) {
     group.finish();
 }
 
+/// Inference (sampling): each conv that a batch norm follows, with the batch norm (running
+/// statistics) and the activation in the conv's epilogue (`NAME_bn_eval/fused`) and as the
+/// conv followed by batch norm's own passes (`NAME_bn_eval/separate`), at batch 128.
+fn bench_inference(c: &mut Criterion) {
+    use dcgan::ops::batch_norm::{inference_epilogue, BatchNormState};
+    use dcgan::ops::conv::Epilogue;
+    use dcgan::ops::{batch_norm_activation, Activation};
+    let gpu = gpu();
+    let mut group = c.benchmark_group("inference");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4));
+    // G's first three transposed convs and D's three middle convs (the layers `layers()`
+    // lists second to fourth of each network).
+    let all = layers();
+    let normed = all[..3].iter().chain(&all[5..8]);
+    for (name, g, transposed) in normed {
+        let (c_out, act, op) = if *transposed {
+            (g.cin, Activation::Relu, "conv_transpose2d")
+        } else {
+            (g.cout, Activation::LeakyRelu(0.2), "conv2d")
+        };
+        let (input, w) = if *transposed {
+            (
+                filled(&gpu, &[g.batch, g.cout, g.oh, g.ow]),
+                filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]),
+            )
+        } else {
+            (
+                filled(&gpu, &[g.batch, g.cin, g.h, g.w]),
+                filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]),
+            )
+        };
+        let (bias, gamma, beta, mean) = (
+            filled(&gpu, &[c_out]),
+            filled(&gpu, &[c_out]),
+            filled(&gpu, &[c_out]),
+            filled(&gpu, &[c_out]),
+        );
+        let var = Tensor::full(&gpu, 0.8, &[c_out]).unwrap();
+        let state = BatchNormState {
+            running_mean: &mean,
+            running_var: &var,
+            momentum: 0.1,
+            eps: 1e-5,
+        };
+        let conv = |b: Option<&Tensor>, epi: Epilogue| {
+            if *transposed {
+                conv::input_grad_epilogue(&input, &w, b, epi, g, InputGradPath::Auto)
+            } else {
+                conv::forward_epilogue(&input, &w, b, epi, g, ForwardPath::Auto)
+            }
+            .unwrap()
+        };
+        group.throughput(Throughput::Elements(2 * g.macs()));
+        let full = format!("{op}_b{BATCH}_{name}_bn_eval");
+        bench_op(&mut group, &gpu, &format!("{full}/fused"), || {
+            let table = inference_epilogue(Some(&bias), &gamma, &beta, &state).unwrap();
+            let epi = Epilogue {
+                batch_norm: true,
+                act: Some(act),
+            };
+            conv(Some(&table), epi)
+        });
+        bench_op(&mut group, &gpu, &format!("{full}/separate"), || {
+            let tape = Tape::no_grad();
+            let y = tape.leaf(conv(Some(&bias), None.into()), false);
+            let (gv, bv) = (
+                tape.leaf(gamma.clone(), false),
+                tape.leaf(beta.clone(), false),
+            );
+            batch_norm_activation(&tape, &y, &gv, &bv, &state, false, Some(act))
+                .unwrap()
+                .value
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_gemm,
     bench_conv,
     bench_batch_norm,
-    bench_step_kernels
+    bench_step_kernels,
+    bench_inference
 );
 criterion_main!(benches);

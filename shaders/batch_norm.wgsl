@@ -3,6 +3,9 @@
 //   bn_stats           one workgroup per channel: batch mean and 1/sqrt(var + eps) (biased var),
 //                      and when update != 0 the running statistics with momentum (unbiased var).
 //   bn_running_stats   stats from the running statistics (inference mode).
+//   bn_inference_epilogue  [conv bias | mean | invstd | gamma | beta] (C each) from the
+//                      running statistics, for a conv that applies this batch norm in its
+//                      epilogue (epilogue.wgsl, NORM = 1): invstd as bn_running_stats has it.
 //   bn_apply           y = act((x - mean) * invstd * gamma + beta), E consecutive elements of
 //                      one channel an invocation (E divides inner; EV = E / V entries).
 //   bn_backward_reduce one workgroup per channel: dbeta = sum(dz), dgamma = sum(dz * xhat).
@@ -51,6 +54,7 @@ struct Params {
 @group(0) @binding(14) var<storage, read> running_mean_in: array<f32>;
 @group(0) @binding(15) var<storage, read> running_var_in: array<f32>;
 @group(0) @binding(16) var<storage, read> y_saved: array<vf>;
+@group(0) @binding(17) var<storage, read> conv_bias: array<f32>;
 
 fn activate(z: vf) -> vf {
     if (p.act == 0u) { return z; }
@@ -118,6 +122,19 @@ fn bn_running_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (c < p.channels) {
         stats_out[c] = running_mean_in[c];
         stats_out[p.channels + c] = inverseSqrt(running_var_in[c] + p.eps);
+    }
+}
+
+@compute @workgroup_size(64)
+fn bn_inference_epilogue(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    let n = p.channels;
+    if (c < n) {
+        stats_out[c] = conv_bias[c];
+        stats_out[n + c] = running_mean_in[c];
+        stats_out[2u * n + c] = inverseSqrt(running_var_in[c] + p.eps);
+        stats_out[3u * n + c] = gamma[c];
+        stats_out[4u * n + c] = beta[c];
     }
 }
 

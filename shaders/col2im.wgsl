@@ -22,6 +22,9 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let s = p.stride;
     var acc = 0.0;
     if (p.has_bias != 0u) { acc = bias[ci]; }
+    //#if NORM 1
+    bn = bn_row(ci, p.cin);
+    //#end
     let base = n * p.cs_n + ci * p.kh * p.kw * p.cs_t;
     // Taps with (iy + pad_t - ky) a non-negative multiple of s below oh * s.
     for (var ky = (iy + p.pad_t) % s; ky < p.kh && ky <= iy + p.pad_t; ky += s) {

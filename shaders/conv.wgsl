@@ -80,6 +80,9 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         if (co < p.cout) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[co]; }
+            //#if NORM 1
+            bn = bn_row(co, p.cout);
+            //#end
             let bv0 = bv;
             let coo = co * ohw;
             //#unroll j TN
@@ -175,6 +178,9 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         if (ci < p.cin) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[ci]; }
+            //#if NORM 1
+            bn = bn_row(ci, p.cin);
+            //#end
             let bv0 = bv;
             let cio = ci * hw;
             //#unroll j TN

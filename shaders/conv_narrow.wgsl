@@ -89,6 +89,9 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     {
         var bv = 0.0;
         if (p.has_bias != 0u) { bv = bias[{ci}u]; }
+        //#if NORM 1
+        bn = bn_row({ci}u, CIN);
+        //#end
         let ob = (n * CIN + {ci}u) * hw + y0 * p.w + x0;
         //#unroll py RY
         //#unroll px RX

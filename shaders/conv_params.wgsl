@@ -23,6 +23,7 @@ struct Params {
     cs_p: u32,
     phase_x: u32, // conv_rows input_grad: this dispatch's x stride phase
     phase_y: u32, // conv_rows input_grad: its first y stride phase (grid z adds)
+    bn: u32,      // 1: an inference batch norm in the epilogue (the spliced constant NORM)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

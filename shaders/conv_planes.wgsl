@@ -127,6 +127,9 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         if (ci < p.cin) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[ci]; }
+            //#if NORM 1
+            bn = bn_row(ci, p.cin);
+            //#end
             let ob = (n * p.cin + ci) * H * W;
             //#unroll y H
             //#unroll x W

@@ -68,6 +68,9 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         if (co >= p.cout) { break; }
         var bv = 0.0;
         if (p.has_bias != 0u) { bv = bias[co]; }
+        //#if NORM 1
+        bn = bn_row(co, p.cout);
+        //#end
         for (var j = 0u; j < TN; j++) {
             let pix = px0 + j * WGX;
             if (pix < npix) {
@@ -148,6 +151,9 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         if (ci >= p.cin) { break; }
         var bv = 0.0;
         if (p.has_bias != 0u) { bv = bias[ci]; }
+        //#if NORM 1
+        bn = bn_row(ci, p.cin);
+        //#end
         for (var j = 0u; j < TN; j++) {
             let pix = px0 + j * WGX;
             let iy = u32(qy[j]) * s + ph_y;

@@ -173,6 +173,9 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         if (co < p.cout) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[co]; }
+            //#if NORM 1
+            bn = bn_row(co, p.cout);
+            //#end
             let ob = (n * p.cout + co) * ohw + oy0 * p.ow + ox0;
             //#unroll r BY
             //#unroll c BX
@@ -308,6 +311,9 @@ fn conv2d_input_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         if (ci < p.cin) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[ci]; }
+            //#if NORM 1
+            bn = bn_row(ci, p.cin);
+            //#end
             let ob = (n * p.cin + ci) * hw + ph_y * p.w + ph_x;
             //#unroll r BY
             //#unroll c BX

@@ -191,6 +191,9 @@ fn store_activated(g: Gemm, acc: array<f32, 16>, m0: u32, n0: u32, lid: vec3<u32
         if (row < g.m) {
             var bv = 0.0;
             if (p.has_bias != 0u) { bv = bias[row]; }
+            //#if NORM 1
+            bn = bn_row(row, g.m);
+            //#end
             for (var j = 0u; j < 4u; j++) {
                 let col = n0 + lid.x + 16u * j;
                 if (col < g.n) { out[out_index(g, row, col)] = epilogue(acc[i * 4u + j] + bv); }

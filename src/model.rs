@@ -53,18 +53,19 @@ impl Generator {
         let b = z.shape()[0];
         let h = self.fc.forward(tape, z)?;
         let h = ops::reshape(tape, &h, &[b, 512, 4, 4])?;
-        let h = self.ct1.forward(tape, &h)?;
-        let h = self
-            .bn1
-            .forward_activation(tape, &h, training, Some(Activation::Relu))?;
-        let h = self.ct2.forward(tape, &h)?;
-        let h = self
-            .bn2
-            .forward_activation(tape, &h, training, Some(Activation::Relu))?;
-        let h = self.ct3.forward(tape, &h)?;
-        let h = self
-            .bn3
-            .forward_activation(tape, &h, training, Some(Activation::Relu))?;
+        let relu = Some(Activation::Relu);
+        let layer = |h: &Var, ct: &ConvTranspose2d, bn: &BatchNorm2d| -> Result<Var> {
+            if training {
+                let h = ct.forward(tape, h)?;
+                bn.forward_activation(tape, &h, true, relu)
+            } else {
+                // Batch norm and ReLU in the transposed conv's epilogue where nothing records.
+                ct.forward_batch_norm_eval(tape, h, bn, relu)
+            }
+        };
+        let h = layer(&h, &self.ct1, &self.bn1)?;
+        let h = layer(&h, &self.ct2, &self.bn2)?;
+        let h = layer(&h, &self.ct3, &self.bn3)?;
         self.ct4
             .forward_activation(tape, &h, Some(Activation::Tanh))
     }
@@ -181,18 +182,19 @@ impl Discriminator {
         let h = self
             .conv1
             .forward_activation(tape, &h, Some(Activation::LeakyRelu(LEAK)))?;
-        let h = self.conv2.forward(tape, &h)?;
-        let h =
-            self.bn2
-                .forward_activation(tape, &h, training, Some(Activation::LeakyRelu(LEAK)))?;
-        let h = self.conv3.forward(tape, &h)?;
-        let h =
-            self.bn3
-                .forward_activation(tape, &h, training, Some(Activation::LeakyRelu(LEAK)))?;
-        let h = self.conv4.forward(tape, &h)?;
-        let h =
-            self.bn4
-                .forward_activation(tape, &h, training, Some(Activation::LeakyRelu(LEAK)))?;
+        let leaky = Some(Activation::LeakyRelu(LEAK));
+        let layer = |h: &Var, conv: &Conv2d, bn: &BatchNorm2d| -> Result<Var> {
+            if training {
+                let h = conv.forward(tape, h)?;
+                bn.forward_activation(tape, &h, true, leaky)
+            } else {
+                // Batch norm and leaky ReLU in the conv's epilogue where nothing records.
+                conv.forward_batch_norm_eval(tape, h, bn, leaky)
+            }
+        };
+        let h = layer(&h, &self.conv2, &self.bn2)?;
+        let h = layer(&h, &self.conv3, &self.bn3)?;
+        let h = layer(&h, &self.conv4, &self.bn4)?;
         let h = self.conv5.forward(tape, &h)?;
         ops::reshape(tape, &h, &[b])
     }

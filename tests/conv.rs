@@ -1486,3 +1486,187 @@ fn dense_layer_kernels_agree_with_the_reference() {
         assert!(weight_grad_with(&dy, &x, &g, WeightGradPath::Dense).is_err());
     }
 }
+
+/// An inference-mode batch norm in the epilogue (`Epilogue::batch_norm`, the generator's
+/// layers when it samples) stores the bits of the conv followed by `batch_norm` in inference
+/// mode, on every kernel family and path a conv2d or conv_transpose2d forward can take, and
+/// both agree with the f64 reference. llvmpipe never contracts a multiply and an add, so the
+/// same arithmetic in the same order rounds the same.
+#[test]
+fn batch_norm_in_the_epilogue_is_the_conv_then_batch_norm_bit_for_bit() {
+    use dcgan::ops::batch_norm::{self, cpu as bn_cpu, BatchNormState};
+    use dcgan::ops::conv::{
+        forward_epilogue, forward_with, input_grad_epilogue, input_grad_with, Epilogue,
+        ForwardPath, Geometry, InputGradPath,
+    };
+    let gpu = gpu();
+    // (x, w, options, whether the narrow and whole-plane input gradients serve it, whether
+    // the row windows do): odd sizes, strides 1 and 2, more channels than a 64-row tile.
+    type BnCase = ([usize; 4], [usize; 4], Conv2dOptions, bool, bool);
+    let cases: [BnCase; 5] = [
+        (
+            [3, 3, 10, 8],
+            [7, 3, 5, 5],
+            Conv2dOptions::same(10, 8, 5, 2),
+            true,
+            false,
+        ),
+        (
+            [2, 4, 12, 8],
+            [6, 4, 3, 3],
+            Conv2dOptions::new(2, [2, 1, 0, 2]),
+            true,
+            false,
+        ),
+        (
+            [3, 67, 13, 11],
+            [9, 67, 3, 3],
+            Conv2dOptions::new(2, [1, 1, 0, 2]),
+            false,
+            false,
+        ),
+        (
+            [3, 5, 12, 32],
+            [7, 5, 5, 5],
+            Conv2dOptions::same(12, 32, 5, 2),
+            false,
+            true,
+        ),
+        (
+            [2, 12, 8, 8],
+            [12, 12, 3, 3],
+            Conv2dOptions::new(1, [1, 1, 2, 0]),
+            false,
+            true,
+        ),
+    ];
+    let mut families = vec![false];
+    if gpu.subgroup_size().is_some() {
+        families.push(true);
+    }
+    let mut checked = 0;
+    for (i, (xs, ws, opts, small_dx, rows)) in cases.into_iter().enumerate() {
+        let g = Geometry::conv(&xs, &ws, opts).unwrap();
+        let mut rng = Rng::new(900 + i as u64);
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(ws.iter().product());
+        let dy = rng.vec(g.batch * g.cout * g.oh * g.ow);
+        let (xt, wt) = (tensor(&gpu, &x, &xs), tensor(&gpu, &w, &ws));
+        let dyt = tensor(&gpu, &dy, &[g.batch, g.cout, g.oh, g.ow]);
+        // Batch-norm parameters and running statistics of `c` channels, and the check of one
+        // primitive's output `z` (before the bias) on `c` channels of `inner` pixels.
+        type Run<'a> =
+            dyn Fn(Option<&dcgan::Tensor>, Epilogue) -> dcgan::Result<dcgan::Tensor> + 'a;
+        let check = |c: usize, inner: usize, z: &[f64], run: &Run, what: &str| {
+            let mut r = Rng::new(1000 + c as u64);
+            let bias = r.vec(c);
+            let gamma: Vec<f32> = r.vec(c).iter().map(|v| 1.0 + v).collect();
+            let beta = r.vec(c);
+            let mean = r.vec(c);
+            let var: Vec<f32> = r.vec(c).iter().map(|v| 0.5 + v.abs()).collect();
+            let t = |v: &[f32]| tensor(&gpu, v, &[c]);
+            let (bt, gt, et, mt, vt) = (t(&bias), t(&gamma), t(&beta), t(&mean), t(&var));
+            let state = BatchNormState {
+                running_mean: &mt,
+                running_var: &vt,
+                momentum: 0.1,
+                eps: 1e-5,
+            };
+            let act = if i % 2 == 0 {
+                Activation::Relu
+            } else {
+                Activation::LeakyRelu(0.2)
+            };
+            // The unfused pair: the conv with its bias, then batch_norm from running stats.
+            let tape = Tape::no_grad();
+            let y = tape.leaf(run(Some(&bt), None.into()).unwrap(), false);
+            let (gv, ev) = (tape.leaf(gt.clone(), false), tape.leaf(et.clone(), false));
+            let pair =
+                dcgan::ops::batch_norm_activation(&tape, &y, &gv, &ev, &state, false, Some(act))
+                    .unwrap()
+                    .value
+                    .to_vec()
+                    .unwrap();
+            let table = batch_norm::inference_epilogue(Some(&bt), &gt, &et, &state).unwrap();
+            let epi = Epilogue {
+                batch_norm: true,
+                act: Some(act),
+            };
+            let fused = run(Some(&table), epi).unwrap().to_vec().unwrap();
+            assert!(
+                pair.iter()
+                    .zip(&fused)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{what}: the fused batch norm differs from the pair"
+            );
+            let biased: Vec<f64> = z
+                .iter()
+                .enumerate()
+                .map(|(k, v)| v + bias[(k / inner) % c] as f64)
+                .collect();
+            let normed = bn_cpu::batch_norm_eval(
+                &biased,
+                c,
+                inner,
+                &to64(&gamma),
+                &to64(&beta),
+                &to64(&mean),
+                &to64(&var),
+                1e-5,
+            );
+            assert_close(what, &fused, &act_cpu::forward(&normed, act), ATOL, RTOL);
+            // The bias slot must hold the whole table.
+            let e = run(Some(&bt), epi).err();
+            assert!(
+                e.is_some_and(|e| e.to_string().contains("inference_epilogue")),
+                "{what}: a plain bias was taken for the table"
+            );
+        };
+        let z_fwd = cpu::conv2d(&to64(&x), xs, &to64(&w), ws, None, opts).0;
+        let zeros = vec![0.0; xs.iter().product()];
+        let z_dx = conv_reference(&g, &to64(&zeros), &to64(&w), &to64(&dy))[1].clone();
+        for &subgroups in &families {
+            gpu.set_subgroups(subgroups);
+            let mut fwd_paths = vec![ForwardPath::Registers, ForwardPath::SharedTiles];
+            let mut dx_paths = vec![
+                InputGradPath::Direct,
+                InputGradPath::Col2im,
+                InputGradPath::SharedTiles,
+            ];
+            if subgroups && small_dx {
+                dx_paths.extend([InputGradPath::Narrow, InputGradPath::Planes]);
+            }
+            if subgroups && rows {
+                fwd_paths.push(ForwardPath::RowWindows);
+                dx_paths.push(InputGradPath::RowWindows);
+            }
+            for path in fwd_paths {
+                let run = |b: Option<&dcgan::Tensor>, epi: Epilogue| {
+                    if epi.batch_norm {
+                        forward_epilogue(&xt, &wt, b, epi, &g, path)
+                    } else {
+                        forward_with(&xt, &wt, b, epi.act, &g, path)
+                    }
+                };
+                let what = format!("case {i} forward {path:?} (subgroups {subgroups})");
+                check(g.cout, g.oh * g.ow, &z_fwd, &run, &what);
+                checked += 1;
+            }
+            for path in dx_paths {
+                let run = |b: Option<&dcgan::Tensor>, epi: Epilogue| {
+                    if epi.batch_norm {
+                        input_grad_epilogue(&dyt, &wt, b, epi, &g, path)
+                    } else {
+                        input_grad_with(&dyt, &wt, b, epi.act, &g, path)
+                    }
+                };
+                let what = format!("case {i} input gradient {path:?} (subgroups {subgroups})");
+                check(g.cin, g.h * g.w, &z_dx, &run, &what);
+                checked += 1;
+            }
+        }
+    }
+    gpu.set_subgroups(true);
+    let expected = if families.len() == 2 { 25 + 33 } else { 25 };
+    assert_eq!(checked, expected);
+}

@@ -255,3 +255,65 @@ fn discriminator_layers_at_dcgan_shapes() {
     // conv2's at least.
     assert!(dx_rows, "no layer checked the row-window input gradient");
 }
+
+/// In inference mode on a tape that records nothing (sampling, `dcgan generate`), each batch
+/// norm of G runs in the epilogue of the transposed conv before it and each of D's in its
+/// conv's: the networks give the bits of the separate passes that a recording tape keeps,
+/// one dispatch a layer fewer. The running statistics are first moved off their initial 0 and
+/// 1 by training-mode passes, so the fold has something to apply.
+#[test]
+fn networks_in_inference_mode_fold_batch_norm_into_the_convs() {
+    use dcgan::model::{Discriminator, Generator, LATENT};
+    use dcgan::nn::init::InitRng;
+    use dcgan::Tape;
+    let gpu = gpu();
+    let mut init = InitRng::new(5);
+    let (g, d) = (
+        Generator::new(&gpu, &mut init).unwrap(),
+        Discriminator::new(&gpu, &mut init).unwrap(),
+    );
+    let z = tensor(&gpu, &Rng::new(77).vec(BATCH * LATENT), &[BATCH, LATENT]);
+    for seed in 0..2 {
+        let tape = Tape::new();
+        let fake = g
+            .forward(&tape, &tape.leaf(z.clone(), false), true)
+            .unwrap();
+        d.forward(&tape, &fake, true, seed).unwrap();
+    }
+    // (images, logits, dispatches) in inference mode on `tape`.
+    let infer = |tape: &Tape| {
+        gpu.reset_stats();
+        let images = g
+            .forward(tape, &tape.leaf(z.clone(), false), false)
+            .unwrap();
+        let logits = d.forward(tape, &images, false, 0).unwrap();
+        let dispatches = gpu.stats().dispatches;
+        (
+            images.value.to_vec().unwrap(),
+            logits.value.to_vec().unwrap(),
+            dispatches,
+        )
+    };
+    let (fused_images, fused_logits, fused_n) = infer(&Tape::no_grad());
+    let (pair_images, pair_logits, pair_n) = infer(&Tape::new());
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    assert!(
+        same(&fused_images, &pair_images),
+        "G: the fused batch norms differ from the separate passes"
+    );
+    assert!(
+        same(&fused_logits, &pair_logits),
+        "D: the fused batch norms differ from the separate passes"
+    );
+    // Each of the 6 batch norms: a table in place of the statistics and the apply pass, and
+    // with new tensors poisoned (as the tests run), one fill in place of two.
+    let per_norm = 1 + gpu.poisons_uninit() as u64;
+    assert_eq!(
+        fused_n + 6 * per_norm,
+        pair_n,
+        "dispatches: fused {fused_n}, separate {pair_n}"
+    );
+    // Something was normalised: the running statistics moved, and the images are not flat.
+    let spread = pair_images.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(spread > 0.01, "G's images are flat ({spread})");
+}

@@ -103,6 +103,24 @@ impl Conv2d {
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
         ops::conv2d_activation(tape, x, &w, Some(&b), self.opts, act)
     }
+
+    /// `act(bn(self(x)))` in inference mode, the batch norm and activation in the conv's
+    /// epilogue; on a tape that records, the conv and `bn` as separate ops (they have
+    /// backwards).
+    pub fn forward_batch_norm_eval(
+        &self,
+        tape: &Tape,
+        x: &Var,
+        bn: &BatchNorm2d,
+        act: Option<ops::Activation>,
+    ) -> Result<Var> {
+        if tape.is_recording() {
+            let h = self.forward(tape, x)?;
+            return bn.forward_activation(tape, &h, false, act);
+        }
+        let table = bn.inference_epilogue(&self.bias.value)?;
+        ops::conv2d_batch_norm_eval(tape, x, &self.weight.value, &table, self.opts, act)
+    }
 }
 
 impl Module for Conv2d {
@@ -149,6 +167,22 @@ impl ConvTranspose2d {
         let (w, b) = (tape.param(&self.weight), tape.param(&self.bias));
         ops::conv_transpose2d_activation(tape, x, &w, Some(&b), self.opts, act)
     }
+
+    /// `act(bn(self(x)))` in inference mode, as `Conv2d::forward_batch_norm_eval`.
+    pub fn forward_batch_norm_eval(
+        &self,
+        tape: &Tape,
+        x: &Var,
+        bn: &BatchNorm2d,
+        act: Option<ops::Activation>,
+    ) -> Result<Var> {
+        if tape.is_recording() {
+            let h = self.forward(tape, x)?;
+            return bn.forward_activation(tape, &h, false, act);
+        }
+        let table = bn.inference_epilogue(&self.bias.value)?;
+        ops::conv_transpose2d_batch_norm_eval(tape, x, &self.weight.value, &table, self.opts, act)
+    }
 }
 
 impl Module for ConvTranspose2d {
@@ -194,14 +228,28 @@ impl BatchNorm2d {
         training: bool,
         act: Option<ops::Activation>,
     ) -> Result<Var> {
-        let state = BatchNormState {
+        let (g, b) = (tape.param(&self.weight), tape.param(&self.bias));
+        ops::batch_norm_activation(tape, x, &g, &b, &self.state(), training, act)
+    }
+
+    fn state(&self) -> BatchNormState<'_> {
+        BatchNormState {
             running_mean: &self.running_mean,
             running_var: &self.running_var,
             momentum: self.momentum,
             eps: self.eps,
-        };
-        let (g, b) = (tape.param(&self.weight), tape.param(&self.bias));
-        ops::batch_norm_activation(tape, x, &g, &b, &state, training, act)
+        }
+    }
+
+    /// The table from which the conv before this layer applies it in its epilogue, in
+    /// inference mode (`ops::batch_norm::inference_epilogue`).
+    fn inference_epilogue(&self, conv_bias: &Tensor) -> Result<Tensor> {
+        ops::batch_norm::inference_epilogue(
+            Some(conv_bias),
+            &self.weight.value,
+            &self.bias.value,
+            &self.state(),
+        )
     }
 }
 

@@ -239,6 +239,69 @@ pub fn batch_norm_activation(
     Ok(tape.record(&[x, gamma, beta], y, f))
 }
 
+/// The table from which a conv applies this batch norm, in inference mode, in its epilogue
+/// (`ops::conv::Epilogue::batch_norm`): [conv bias | running mean | 1 / sqrt(running var +
+/// eps) | gamma | beta], C values each (a zero bias where the conv has none). The inverse
+/// square root is computed as `batch_norm`'s inference mode computes it, so a conv with the
+/// table in its epilogue can store the bits that the conv followed by `batch_norm` stores.
+pub fn inference_epilogue(
+    conv_bias: Option<&Tensor>,
+    gamma: &Tensor,
+    beta: &Tensor,
+    state: &BatchNormState,
+) -> Result<Tensor> {
+    let c = gamma.numel();
+    let shapes_agree = [beta, state.running_mean, state.running_var]
+        .into_iter()
+        .chain(conv_bias)
+        .all(|t| t.shape() == [c]);
+    if gamma.shape() != [c] || !shapes_agree {
+        return Err(Error::Shape(format!(
+            "batch_norm's epilogue table: scale {:?}, offset {:?}, running statistics {:?} and \
+             {:?}, conv bias {:?} must all be [C]",
+            gamma.shape(),
+            beta.shape(),
+            state.running_mean.shape(),
+            state.running_var.shape(),
+            conv_bias.map(|b| b.shape())
+        )));
+    }
+    let gpu = gamma.gpu();
+    let zeros;
+    let conv_bias = match conv_bias {
+        Some(b) => b,
+        None => {
+            zeros = Tensor::zeros(gpu, &[c])?;
+            &zeros
+        }
+    };
+    let p = Params {
+        batch: 1,
+        channels: c as u32,
+        inner: 1,
+        eps: state.eps,
+        momentum: state.momentum,
+        update: 0,
+        act: 0,
+        slope: 0.0,
+    };
+    let table = Tensor::uninit(gpu, &[5 * c])?;
+    gpu.dispatch(
+        &spec("bn_inference_epilogue", 1),
+        bytemuck::bytes_of(&p),
+        &[
+            (3, gamma.bind()),
+            (4, beta.bind()),
+            (7, table.bind()),
+            (14, state.running_mean.bind()),
+            (15, state.running_var.bind()),
+            (17, conv_bias.bind()),
+        ],
+        [c.div_ceil(64) as u32, 1, 1],
+    );
+    Ok(table)
+}
+
 pub mod cpu {
     /// Training-mode forward on x [n, c, inner]: returns (y, batch mean, biased batch var).
     pub fn batch_norm_train(

@@ -13,7 +13,8 @@ pub mod scores;
 
 pub use batch_norm::{batch_norm, batch_norm_activation};
 pub use conv::{
-    conv2d, conv2d_activation, conv_transpose2d, conv_transpose2d_activation, Conv2dOptions,
+    conv2d, conv2d_activation, conv2d_batch_norm_eval, conv_transpose2d,
+    conv_transpose2d_activation, conv_transpose2d_batch_norm_eval, Conv2dOptions,
 };
 pub use dropout::dropout;
 pub use elementwise::{leaky_relu, relu, sigmoid, tanh, Activation};

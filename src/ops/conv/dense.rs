@@ -31,6 +31,7 @@ impl Geometry {
 fn spec(entry: &'static str, nc: usize) -> KernelSpec {
     KernelSpec::new("conv_dense", entry)
         .with("ACT", 0)
+        .with("NORM", 0)
         .with("WG", WG as u32)
         .with("NB", NB as u32)
         .with("NC", nc as u32)
@@ -60,7 +61,9 @@ pub(super) fn forward(
     y: &Tensor,
 ) {
     x.gpu().dispatch(
-        &spec("conv2d_forward", 1).with("ACT", p.act),
+        &spec("conv2d_forward", 1)
+            .with("ACT", p.act)
+            .with("NORM", p.bn),
         bytemuck::bytes_of(p),
         &[
             (6, x.bind()),
@@ -84,7 +87,9 @@ pub(super) fn input_grad(
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     let k4 = g.cin * g.kh * g.kw / 4;
     gpu.dispatch(
-        &spec("conv2d_input_grad", 1).with("ACT", p.act),
+        &spec("conv2d_input_grad", 1)
+            .with("ACT", p.act)
+            .with("NORM", p.bn),
         bytemuck::bytes_of(p),
         &[
             (1, dy.bind()),

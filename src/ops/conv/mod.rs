@@ -106,6 +106,30 @@ struct Params {
     /// tap counts, spliced in as TX and TY).
     phase_x: u32,
     phase_y: u32,
+    /// 1 where an inference-mode batch norm follows in the epilogue (the spliced constant NORM,
+    /// `shaders/epilogue.wgsl`): the bias binding then holds the batch norm's statistics too.
+    bn: u32,
+}
+
+/// What a forward-shaped primitive does to each output as it stores it: adds the bias, then
+/// applies an inference-mode batch norm where one follows the conv, then the activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Epilogue {
+    /// A batch norm from running statistics after the bias: the bias argument is then
+    /// `ops::batch_norm::inference_epilogue`'s table of the output's C channels, [5 * C]
+    /// (conv bias, mean, 1 / sqrt(var + eps), gamma, beta). In training the batch statistics
+    /// need the whole output first, so only inference can fold the batch norm in here.
+    pub batch_norm: bool,
+    pub act: Option<Activation>,
+}
+
+impl From<Option<Activation>> for Epilogue {
+    fn from(act: Option<Activation>) -> Epilogue {
+        Epilogue {
+            batch_norm: false,
+            act,
+        }
+    }
 }
 
 /// The shader's epilogue code and slope for an activation fused into a forward primitive.
@@ -210,14 +234,19 @@ impl Plan {
                 let spec = if entry == "conv2d_weight_grad" {
                     crate::gpu::KernelSpec::new("conv_weight_grad", entry).with("KU", ku)
                 } else {
-                    crate::gpu::KernelSpec::new("conv", entry).with("ACT", 0)
+                    crate::gpu::KernelSpec::new("conv", entry)
+                        .with("ACT", 0)
+                        .with("NORM", 0)
                 };
                 spec.with("SG", sg)
                     .with("TM", tm)
                     .with("TMS", tm / sg)
                     .with("TN", tn)
             }
-            Plan::Portable(t) => t.spec("conv_portable", entry).with("ACT", 0),
+            Plan::Portable(t) => t
+                .spec("conv_portable", entry)
+                .with("ACT", 0)
+                .with("NORM", 0),
         }
     }
 
@@ -258,6 +287,7 @@ impl Plan {
         };
         let spec = crate::gpu::KernelSpec::new("conv_rows", entry)
             .with("ACT", 0)
+            .with("NORM", 0)
             .with("SG", sg)
             .with("TM", tm)
             .with("TMS", tm / sg)
@@ -447,13 +477,15 @@ impl Geometry {
         1.0 - inside as f64 / (self.oh * self.kh).max(1) as f64
     }
 
-    /// `params` with a forward-shaped primitive's epilogue: bias when given, then `act`.
-    fn epilogue_params(&self, bias: Option<&Tensor>, act: Option<Activation>) -> Result<Params> {
-        let (act, slope) = epilogue_code(act)?;
+    /// `params` with a forward-shaped primitive's epilogue: bias when given, then the batch
+    /// norm and the activation of `epi`.
+    fn epilogue_params(&self, bias: Option<&Tensor>, epi: Epilogue) -> Result<Params> {
+        let (act, slope) = epilogue_code(epi.act)?;
         Ok(Params {
             has_bias: bias.is_some() as u32,
             act,
             slope,
+            bn: epi.batch_norm as u32,
             ..self.params()
         })
     }
@@ -674,11 +706,27 @@ pub fn forward_with(
     g: &Geometry,
     path: ForwardPath,
 ) -> Result<Tensor> {
+    forward_epilogue(x, w, bias, act.into(), g, path)
+}
+
+/// Primitive 1 on the chosen kernel with the epilogue `epi` (with a batch norm, `bias` is
+/// `batch_norm::inference_epilogue`'s table of the `cout` channels).
+pub fn forward_epilogue(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    epi: Epilogue,
+    g: &Geometry,
+    path: ForwardPath,
+) -> Result<Tensor> {
+    check_batch_norm_table(bias, epi, g.cout)?;
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &[g.batch, g.cout, g.oh, g.ow])?;
     let cols = g.batch * g.oh * g.ow;
     let auto = path == ForwardPath::Auto;
-    let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x, w]);
+    // The dense kernels store four channels a lane and have no batch-norm epilogue; no
+    // batch norm follows the one dense layer of the DCGAN (D's logit).
+    let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[x, w]) && !epi.batch_norm;
     let path = match path {
         ForwardPath::Auto if fits_dense => ForwardPath::Dense,
         ForwardPath::Dense if !fits_dense => return Err(dense::refused(g, "forward")),
@@ -699,13 +747,15 @@ pub fn forward_with(
         })
         .flatten();
     if path == ForwardPath::Dense {
-        let p = g.epilogue_params(bias, act)?;
+        let p = g.epilogue_params(bias, epi)?;
         dense::forward(&p, g, x, w, bias, &y);
         return Ok(y);
     }
     let (spec, grid) = match (path, rows) {
         (ForwardPath::SharedTiles, _) => (
-            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_forward").with("ACT", 0),
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_forward")
+                .with("ACT", 0)
+                .with("NORM", 0),
             tiled_grid(gpu, g.cout, cols)?,
         ),
         (_, Some(rows)) => rows?,
@@ -717,12 +767,26 @@ pub fn forward_with(
         }
         _ => (plan.spec("conv2d_forward"), plan.grid(gpu, g.cout, cols)?),
     };
-    dispatch_with_epilogue(spec, g, x, w, bias, act, &y, grid)?;
+    dispatch_with_epilogue(spec, g, x, w, bias, epi, &y, grid)?;
     Ok(y)
 }
 
+/// With a batch norm in the epilogue, `bias` must be its table for the `c` output channels.
+fn check_batch_norm_table(bias: Option<&Tensor>, epi: Epilogue, c: usize) -> Result<()> {
+    if epi.batch_norm && bias.map(|b| b.shape()) != Some(&[5 * c][..]) {
+        return Err(Error::Shape(format!(
+            "a batch norm in a conv's epilogue needs the [{}] table of \
+             batch_norm::inference_epilogue in place of the bias, got {:?}",
+            5 * c,
+            bias.map(|b| b.shape().to_vec())
+        )));
+    }
+    Ok(())
+}
+
 /// One dispatch of a forward-shaped conv kernel (conv_common.wgsl's bindings: a, b, bias, out)
-/// with its epilogue: bias when given (b is bound in its place otherwise, unread), then `act`.
+/// with its epilogue: bias when given (b is bound in its place otherwise, unread), then the
+/// batch norm and activation of `epi`.
 #[allow(clippy::too_many_arguments)]
 fn dispatch_with_epilogue(
     spec: crate::gpu::KernelSpec,
@@ -730,16 +794,16 @@ fn dispatch_with_epilogue(
     a: &Tensor,
     b: &Tensor,
     bias: Option<&Tensor>,
-    act: Option<Activation>,
+    epi: Epilogue,
     out: &Tensor,
     grid: [u32; 3],
 ) -> Result<()> {
-    dispatch_params(spec, g.epilogue_params(bias, act)?, a, b, bias, out, grid);
+    dispatch_params(spec, g.epilogue_params(bias, epi)?, a, b, bias, out, grid);
     Ok(())
 }
 
 /// Records one conv-family dispatch with its parameter block `p` (the activation in
-/// `p.act`).
+/// `p.act`, the batch norm in `p.bn`).
 fn dispatch_params(
     spec: crate::gpu::KernelSpec,
     p: Params,
@@ -750,7 +814,7 @@ fn dispatch_params(
     grid: [u32; 3],
 ) {
     a.gpu().dispatch(
-        &spec.with("ACT", p.act),
+        &spec.with("ACT", p.act).with("NORM", p.bn),
         bytemuck::bytes_of(&p),
         &[
             (1, a.bind()),
@@ -846,19 +910,33 @@ pub fn input_grad_with(
     g: &Geometry,
     path: InputGradPath,
 ) -> Result<Tensor> {
+    input_grad_epilogue(dy, w, bias, act.into(), g, path)
+}
+
+/// Primitive 2 by the chosen path with the epilogue `epi` (with a batch norm, `bias` is
+/// `batch_norm::inference_epilogue`'s table of the `cin` channels of dx).
+pub fn input_grad_epilogue(
+    dy: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    epi: Epilogue,
+    g: &Geometry,
+    path: InputGradPath,
+) -> Result<Tensor> {
+    check_batch_norm_table(bias, epi, g.cin)?;
     let gpu = dy.gpu();
     let auto = path == InputGradPath::Auto;
-    let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[w]);
+    let fits_dense = g.is_dense(gpu) && dense::vec4_aligned(&[w]) && !epi.batch_norm;
     let path = match path {
         InputGradPath::Auto => auto_input_grad(gpu, g, fits_dense, true),
         InputGradPath::Dense if !fits_dense => return Err(dense::refused(g, "input gradient")),
         p => p,
     };
     if path == InputGradPath::Col2im {
-        return input_grad_col2im(dy, w, bias, act, g);
+        return input_grad_col2im(dy, w, bias, epi, g);
     }
     if path == InputGradPath::Dense {
-        let p = g.epilogue_params(bias, act)?;
+        let p = g.epilogue_params(bias, epi)?;
         return dense::input_grad(&p, g, dy, w, bias);
     }
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
@@ -871,7 +949,7 @@ pub fn input_grad_with(
     };
     if let Some(found) = own_kernel {
         let (spec, grid) = found??;
-        dispatch_with_epilogue(spec, g, dy, w, bias, act, &dx, grid)?;
+        dispatch_with_epilogue(spec, g, dy, w, bias, epi, &dx, grid)?;
         return Ok(dx);
     }
     let s = g.opts.stride;
@@ -889,7 +967,7 @@ pub fn input_grad_with(
         })
         .flatten();
     if let Some(phases) = rows {
-        let p = g.epilogue_params(bias, act)?;
+        let p = g.epilogue_params(bias, epi)?;
         for ((spec, grid), [phase_x, phase_y]) in phases? {
             let p = Params {
                 phase_x,
@@ -902,7 +980,9 @@ pub fn input_grad_with(
     }
     let (spec, mut grid) = match path {
         InputGradPath::SharedTiles => (
-            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_input_grad").with("ACT", 0),
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_input_grad")
+                .with("ACT", 0)
+                .with("NORM", 0),
             tiled_grid(gpu, g.cin, cols)?,
         ),
         InputGradPath::RowWindows if !auto => {
@@ -914,7 +994,7 @@ pub fn input_grad_with(
         _ => (plan.spec("conv2d_input_grad"), plan.grid(gpu, g.cin, cols)?),
     };
     grid[2] = (s.min(g.h) * s.min(g.w)) as u32;
-    dispatch_with_epilogue(spec, g, dy, w, bias, act, &dx, grid)?;
+    dispatch_with_epilogue(spec, g, dy, w, bias, epi, &dx, grid)?;
     Ok(dx)
 }
 
@@ -925,7 +1005,7 @@ fn input_grad_col2im(
     dy: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
-    act: Option<Activation>,
+    epi: Epilogue,
     g: &Geometry,
 ) -> Result<Tensor> {
     use super::linear::{matmul_split, Bias, Split, Strides};
@@ -965,11 +1045,13 @@ fn input_grad_col2im(
         )?;
         (c, ohw * taps, 1, taps)
     };
-    let mut p = g.epilogue_params(bias, act)?;
+    let mut p = g.epilogue_params(bias, epi)?;
     (p.cs_n, p.cs_t, p.cs_p) = (cs_n as u32, cs_t as u32, cs_p as u32);
     let dx = Tensor::uninit(gpu, &[g.batch, g.cin, g.h, g.w])?;
     gpu.dispatch(
-        &crate::gpu::KernelSpec::new("col2im", "col2im").with("ACT", p.act),
+        &crate::gpu::KernelSpec::new("col2im", "col2im")
+            .with("ACT", p.act)
+            .with("NORM", p.bn),
         bytemuck::bytes_of(&p),
         &[
             (1, col.bind()),
@@ -1137,7 +1219,9 @@ pub fn weight_grad_with(
         (spec, grid, true)
     } else if path == WeightGradPath::SharedTiles {
         (
-            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_weight_grad").with("ACT", 0),
+            crate::gpu::KernelSpec::new("conv_tiled", "conv2d_weight_grad")
+                .with("ACT", 0)
+                .with("NORM", 0),
             tiled_grid(gpu, g.cout, cols)?,
             true,
         )
@@ -1378,6 +1462,59 @@ pub fn conv_transpose2d_activation(
         g,
     };
     Ok(record(tape, x, w, b, y, f, act))
+}
+
+/// Inference only: `act(batch_norm(conv2d(x, w) + b))` with the batch norm (running
+/// statistics) and the activation in the conv's epilogue, one pass over the output where the
+/// separate batch norm takes another. `table` is `batch_norm::inference_epilogue(b, ...)`.
+/// Nothing is recorded, so `x` must not need a gradient (a `Tape::no_grad` tape).
+pub fn conv2d_batch_norm_eval(
+    tape: &Tape,
+    x: &Var,
+    w: &Tensor,
+    table: &Tensor,
+    opts: Conv2dOptions,
+    act: Option<Activation>,
+) -> Result<Var> {
+    inference_only(x, "conv2d_batch_norm_eval")?;
+    let g = conv_geometry(x.shape(), w.shape(), opts)?;
+    let epi = Epilogue {
+        batch_norm: true,
+        act,
+    };
+    let y = forward_epilogue(&x.value, w, Some(table), epi, &g, ForwardPath::Auto)?;
+    Ok(tape.leaf(y, false))
+}
+
+/// Inference only: `act(batch_norm(conv_transpose2d(x, w) + b))` with the batch norm and the
+/// activation in the transposed conv's epilogue (as `conv2d_batch_norm_eval`).
+pub fn conv_transpose2d_batch_norm_eval(
+    tape: &Tape,
+    x: &Var,
+    w: &Tensor,
+    table: &Tensor,
+    opts: Conv2dOptions,
+    act: Option<Activation>,
+) -> Result<Var> {
+    inference_only(x, "conv_transpose2d_batch_norm_eval")?;
+    let g = transposed_geometry(x.shape(), w.shape(), opts)?;
+    let epi = Epilogue {
+        batch_norm: true,
+        act,
+    };
+    let y = input_grad_epilogue(&x.value, w, Some(table), epi, &g, InputGradPath::Auto)?;
+    Ok(tape.leaf(y, false))
+}
+
+/// The fused inference ops have no backward: an input that needs a gradient is a caller's
+/// mistake (training takes the unfused pair).
+fn inference_only(x: &Var, op: &str) -> Result<()> {
+    if x.requires_grad {
+        return Err(Error::Shape(format!(
+            "{op} is for inference and has no backward, but its input needs a gradient"
+        )));
+    }
+    Ok(())
 }
 
 /// Direct loops in f64, written from the definitions (not from the kernels' index algebra).

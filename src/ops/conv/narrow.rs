@@ -70,6 +70,7 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry) -> Option<Result<SpecGrid>> {
     let taps = g.cin * g.kh * g.kw;
     let spec = KernelSpec::new("conv_narrow", "conv2d_input_grad")
         .with("ACT", 0)
+        .with("NORM", 0)
         .with("SG", sg as u32)
         .with("CIN", g.cin as u32)
         .with("S", s as u32)

@@ -57,6 +57,7 @@ pub(super) fn spec(gpu: &Gpu, g: &Geometry, aligned: bool) -> Option<Result<Spec
     let grid = grid(gpu, g, sg, ct);
     let spec = KernelSpec::new("conv_planes", "conv2d_input_grad")
         .with("ACT", 0)
+        .with("NORM", 0)
         .with("SG", sg as u32)
         .with("CT", ct as u32)
         .with("S", g.opts.stride as u32)
