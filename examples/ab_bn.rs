@@ -11,7 +11,7 @@ use dcgan::{AdapterRequest, Gpu, Tape, Tensor};
 
 #[path = "lab_shared/settings.rs"]
 mod lab;
-use lab::{median, ratio_to_first, Reference, Settings};
+use lab::{Reference, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -80,15 +80,5 @@ fn main() {
             prof.values().map(|p| p.1).sum::<f64>() / 1e6
         },
     );
-    for (k, s) in settings.list.iter().enumerate() {
-        println!(
-            "[{s}] median {:.1} ms, ratio to first {:.3}, rounds {:?}",
-            median(&times[k]),
-            ratio_to_first(&times, k),
-            times[k]
-                .iter()
-                .map(|t| t.round() as i64)
-                .collect::<Vec<_>>()
-        );
-    }
+    lab::report(&settings, &times);
 }

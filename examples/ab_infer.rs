@@ -12,7 +12,7 @@ use dcgan::{AdapterRequest, Gpu, Tape, Tensor};
 
 #[path = "lab_shared/settings.rs"]
 mod lab;
-use lab::{median, ratio_to_first, Reference, Settings};
+use lab::{Reference, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -30,7 +30,9 @@ fn main() {
     let z = Tensor::from_slice(&gpu, &zs, &[128, LATENT]).unwrap();
     // A training-mode pass moves the running statistics off 0 and 1.
     let tape = Tape::new();
-    let fake = g.forward(&tape, &tape.leaf(z.clone(), false), true).unwrap();
+    let fake = g
+        .forward(&tape, &tape.leaf(z.clone(), false), true)
+        .unwrap();
     d.forward(&tape, &fake, true, 0).unwrap();
     drop(tape);
     gpu.sync().unwrap();
@@ -45,7 +47,9 @@ fn main() {
             let tape = if fold { Tape::no_grad() } else { Tape::new() };
             gpu.sync().unwrap();
             gpu.take_profile();
-            let images = g.forward(&tape, &tape.leaf(z.clone(), false), false).unwrap();
+            let images = g
+                .forward(&tape, &tape.leaf(z.clone(), false), false)
+                .unwrap();
             let logits = if g_only {
                 images.clone()
             } else {
@@ -61,15 +65,5 @@ fn main() {
             prof.values().map(|p| p.1).sum::<f64>() / 1e6
         },
     );
-    for (k, s) in settings.list.iter().enumerate() {
-        println!(
-            "[{s}] median {:.1} ms, ratio to first {:.3}, rounds {:?}",
-            median(&times[k]),
-            ratio_to_first(&times, k),
-            times[k]
-                .iter()
-                .map(|t| t.round() as i64)
-                .collect::<Vec<_>>()
-        );
-    }
+    lab::report(&settings, &times);
 }

@@ -532,15 +532,15 @@ fn conv_refuses_to_fuse_a_negative_slope() {
 /// The input gradient by every path (direct per-phase kernel, GEMM + col2im in both GEMM
 /// orientations, the shared-memory tiles, and on subgroup adapters the narrow and whole-plane
 /// kernels where they apply), with bias and a fused activation, against the f64 definition.
-#[test]
-fn input_gradient_paths_agree_with_the_reference() {
-    use dcgan::ops::conv::{input_grad_with, Geometry, InputGradPath};
-    let gpu = gpu();
+/// (x, w, options, whether the narrow kernel serves the input gradient, whether the whole-plane
+/// kernel does) of the input-gradient tests.
+type DxCase = ([usize; 4], [usize; 4], Conv2dOptions, bool, bool);
+
+fn input_grad_cases() -> [DxCase; 10] {
     // (x, w, options, whether the narrow kernel (at most 4 dx channels, dx a multiple of the
     // stride) serves it, whether the whole-plane kernel (every dx pixel inside the full
     // transposed conv's plane, dy at most 64 pixels) does)
-    type DxCase = ([usize; 4], [usize; 4], Conv2dOptions, bool, bool);
-    let cases: [DxCase; 10] = [
+    [
         // few input channels, stride 2, MATLAB's asymmetric padding: taps < output pixels;
         // narrow blocks of 2 x 1 pixels a phase
         (
@@ -627,7 +627,14 @@ fn input_gradient_paths_agree_with_the_reference() {
             false,
             true,
         ),
-    ];
+    ]
+}
+
+#[test]
+fn input_gradient_paths_agree_with_the_reference() {
+    use dcgan::ops::conv::{input_grad_with, Geometry, InputGradPath};
+    let gpu = gpu();
+    let cases = input_grad_cases();
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.push(true);
@@ -1500,52 +1507,24 @@ fn batch_norm_in_the_epilogue_is_the_conv_then_batch_norm_bit_for_bit() {
         ForwardPath, Geometry, InputGradPath,
     };
     let gpu = gpu();
-    // (x, w, options, whether the narrow and whole-plane input gradients serve it, whether
-    // the row windows do): odd sizes, strides 1 and 2, more channels than a 64-row tile.
-    type BnCase = ([usize; 4], [usize; 4], Conv2dOptions, bool, bool);
-    let cases: [BnCase; 5] = [
-        (
-            [3, 3, 10, 8],
-            [7, 3, 5, 5],
-            Conv2dOptions::same(10, 8, 5, 2),
-            true,
-            false,
-        ),
-        (
-            [2, 4, 12, 8],
-            [6, 4, 3, 3],
-            Conv2dOptions::new(2, [2, 1, 0, 2]),
-            true,
-            false,
-        ),
-        (
-            [3, 67, 13, 11],
-            [9, 67, 3, 3],
-            Conv2dOptions::new(2, [1, 1, 0, 2]),
-            false,
-            false,
-        ),
-        (
-            [3, 5, 12, 32],
-            [7, 5, 5, 5],
-            Conv2dOptions::same(12, 32, 5, 2),
-            false,
-            true,
-        ),
-        (
-            [2, 12, 8, 8],
-            [12, 12, 3, 3],
-            Conv2dOptions::new(1, [1, 1, 2, 0]),
-            false,
-            true,
-        ),
-    ];
+    // (x, w, options, whether the narrow input gradient serves it, whether the whole-plane
+    // one does, whether the row windows do): odd sizes, strides 1 and 2, more channels than
+    // a 64-row tile.
+    let (dx, rw) = (input_grad_cases(), row_window_cases());
+    let cases = [dx[0], dx[7], dx[5]]
+        .map(|(x, w, o, narrow, planes)| (x, w, o, narrow, planes, false))
+        .into_iter()
+        .chain(
+            rw[..2]
+                .iter()
+                .map(|&(x, w, o)| (x, w, o, false, false, true)),
+        );
     let mut families = vec![false];
     if gpu.subgroup_size().is_some() {
         families.push(true);
     }
     let mut checked = 0;
-    for (i, (xs, ws, opts, small_dx, rows)) in cases.into_iter().enumerate() {
+    for (i, (xs, ws, opts, narrow, planes, rows)) in cases.enumerate() {
         let g = Geometry::conv(&xs, &ws, opts).unwrap();
         let mut rng = Rng::new(900 + i as u64);
         let x = rng.vec(xs.iter().product());
@@ -1633,8 +1612,11 @@ fn batch_norm_in_the_epilogue_is_the_conv_then_batch_norm_bit_for_bit() {
                 InputGradPath::Col2im,
                 InputGradPath::SharedTiles,
             ];
-            if subgroups && small_dx {
-                dx_paths.extend([InputGradPath::Narrow, InputGradPath::Planes]);
+            if subgroups && narrow {
+                dx_paths.push(InputGradPath::Narrow);
+            }
+            if subgroups && planes {
+                dx_paths.push(InputGradPath::Planes);
             }
             if subgroups && rows {
                 fwd_paths.push(ForwardPath::RowWindows);
@@ -1667,6 +1649,6 @@ fn batch_norm_in_the_epilogue_is_the_conv_then_batch_norm_bit_for_bit() {
         }
     }
     gpu.set_subgroups(true);
-    let expected = if families.len() == 2 { 25 + 33 } else { 25 };
+    let expected = if families.len() == 2 { 25 + 34 } else { 25 };
     assert_eq!(checked, expected);
 }

@@ -98,3 +98,20 @@ pub fn ratio_to_first(times: &[Vec<f64>], k: usize) -> f64 {
     let ratios: Vec<f64> = times[k].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
     median(&ratios)
 }
+
+/// Prints each setting's median time a round (ms) and its per-round ratio to the first
+/// setting's, with the rounds (ab_conv and ab_gemm print FLOP rates their own way).
+#[allow(dead_code)]
+pub fn report(settings: &Settings, times: &[Vec<f64>]) {
+    for (k, s) in settings.list.iter().enumerate() {
+        println!(
+            "[{s}] median {:.1} ms, ratio to first {:.3}, rounds {:?}",
+            median(&times[k]),
+            ratio_to_first(times, k),
+            times[k]
+                .iter()
+                .map(|t| t.round() as i64)
+                .collect::<Vec<_>>()
+        );
+    }
+}

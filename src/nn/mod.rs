@@ -114,12 +114,13 @@ impl Conv2d {
         bn: &BatchNorm2d,
         act: Option<ops::Activation>,
     ) -> Result<Var> {
-        if tape.is_recording() {
-            let h = self.forward(tape, x)?;
-            return bn.forward_activation(tape, &h, false, act);
-        }
-        let table = bn.inference_epilogue(&self.bias.value)?;
-        ops::conv2d_batch_norm_eval(tape, x, &self.weight.value, &table, self.opts, act)
+        bn.after_conv_eval(
+            tape,
+            act,
+            &self.bias.value,
+            || self.forward(tape, x),
+            |table| ops::conv2d_batch_norm_eval(tape, x, &self.weight.value, table, self.opts, act),
+        )
     }
 }
 
@@ -176,12 +177,16 @@ impl ConvTranspose2d {
         bn: &BatchNorm2d,
         act: Option<ops::Activation>,
     ) -> Result<Var> {
-        if tape.is_recording() {
-            let h = self.forward(tape, x)?;
-            return bn.forward_activation(tape, &h, false, act);
-        }
-        let table = bn.inference_epilogue(&self.bias.value)?;
-        ops::conv_transpose2d_batch_norm_eval(tape, x, &self.weight.value, &table, self.opts, act)
+        bn.after_conv_eval(
+            tape,
+            act,
+            &self.bias.value,
+            || self.forward(tape, x),
+            |table| {
+                let w = &self.weight.value;
+                ops::conv_transpose2d_batch_norm_eval(tape, x, w, table, self.opts, act)
+            },
+        )
     }
 }
 
@@ -241,15 +246,28 @@ impl BatchNorm2d {
         }
     }
 
-    /// The table from which the conv before this layer applies it in its epilogue, in
-    /// inference mode (`ops::batch_norm::inference_epilogue`).
-    fn inference_epilogue(&self, conv_bias: &Tensor) -> Result<Tensor> {
-        ops::batch_norm::inference_epilogue(
+    /// This layer in inference mode after a conv with bias `conv_bias`: on a tape that records,
+    /// `conv()` and then this layer as separate ops (they have backwards); otherwise `fused`
+    /// given the table from which the conv applies this layer in its epilogue
+    /// (`ops::batch_norm::inference_epilogue`).
+    fn after_conv_eval(
+        &self,
+        tape: &Tape,
+        act: Option<ops::Activation>,
+        conv_bias: &Tensor,
+        conv: impl FnOnce() -> Result<Var>,
+        fused: impl FnOnce(&Tensor) -> Result<Var>,
+    ) -> Result<Var> {
+        if tape.is_recording() {
+            return self.forward_activation(tape, &conv()?, false, act);
+        }
+        let table = ops::batch_norm::inference_epilogue(
             Some(conv_bias),
             &self.weight.value,
             &self.bias.value,
             &self.state(),
-        )
+        )?;
+        fused(&table)
     }
 }
 

@@ -1476,14 +1476,7 @@ pub fn conv2d_batch_norm_eval(
     opts: Conv2dOptions,
     act: Option<Activation>,
 ) -> Result<Var> {
-    inference_only(x, "conv2d_batch_norm_eval")?;
-    let g = conv_geometry(x.shape(), w.shape(), opts)?;
-    let epi = Epilogue {
-        batch_norm: true,
-        act,
-    };
-    let y = forward_epilogue(&x.value, w, Some(table), epi, &g, ForwardPath::Auto)?;
-    Ok(tape.leaf(y, false))
+    batch_norm_eval(tape, x, w, table, opts, act, false)
 }
 
 /// Inference only: `act(batch_norm(conv_transpose2d(x, w) + b))` with the batch norm and the
@@ -1496,25 +1489,43 @@ pub fn conv_transpose2d_batch_norm_eval(
     opts: Conv2dOptions,
     act: Option<Activation>,
 ) -> Result<Var> {
-    inference_only(x, "conv_transpose2d_batch_norm_eval")?;
-    let g = transposed_geometry(x.shape(), w.shape(), opts)?;
+    batch_norm_eval(tape, x, w, table, opts, act, true)
+}
+
+/// The two fused inference ops. They have no backward: an input that needs a gradient is a
+/// caller's mistake (training takes the separate ops).
+fn batch_norm_eval(
+    tape: &Tape,
+    x: &Var,
+    w: &Tensor,
+    table: &Tensor,
+    opts: Conv2dOptions,
+    act: Option<Activation>,
+    transposed: bool,
+) -> Result<Var> {
+    if x.requires_grad {
+        return Err(Error::Shape(format!(
+            "{}_batch_norm_eval is for inference and has no backward, but its input needs a \
+             gradient",
+            if transposed {
+                "conv_transpose2d"
+            } else {
+                "conv2d"
+            }
+        )));
+    }
     let epi = Epilogue {
         batch_norm: true,
         act,
     };
-    let y = input_grad_epilogue(&x.value, w, Some(table), epi, &g, InputGradPath::Auto)?;
+    let y = if transposed {
+        let g = transposed_geometry(x.shape(), w.shape(), opts)?;
+        input_grad_epilogue(&x.value, w, Some(table), epi, &g, InputGradPath::Auto)?
+    } else {
+        let g = conv_geometry(x.shape(), w.shape(), opts)?;
+        forward_epilogue(&x.value, w, Some(table), epi, &g, ForwardPath::Auto)?
+    };
     Ok(tape.leaf(y, false))
-}
-
-/// The fused inference ops have no backward: an input that needs a gradient is a caller's
-/// mistake (training takes the unfused pair).
-fn inference_only(x: &Var, op: &str) -> Result<()> {
-    if x.requires_grad {
-        return Err(Error::Shape(format!(
-            "{op} is for inference and has no backward, but its input needs a gradient"
-        )));
-    }
-    Ok(())
 }
 
 /// Direct loops in f64, written from the definitions (not from the kernels' index algebra).
