@@ -1208,6 +1208,10 @@ pub fn weight_grad_with(
     if path == WeightGradPath::Dense {
         return dense::weight_grad(&g.params(), g, dy, x);
     }
+    // The flat subgroup kernel's workgroups decide how the batch is split, for the row
+    // windows too: the split sets the order of the sums, so the two give the same bits at any
+    // subgroup size (each kernel's own grid split them alike at 8 lanes, not at 16).
+    let flat_plan = Plan::new(gpu, g.cout).balanced(cols);
     let (spec, mut grid, split_batch) = if path == WeightGradPath::RowWindows {
         let (spec, grid) = rows.ok_or_else(|| {
             Error::Shape(format!(
@@ -1226,17 +1230,21 @@ pub fn weight_grad_with(
             true,
         )
     } else {
-        let plan = Plan::new(gpu, g.cout).balanced(cols);
-        let split = matches!(plan, Plan::Subgroup { .. });
+        let split = matches!(flat_plan, Plan::Subgroup { .. });
         (
-            plan.spec("conv2d_weight_grad"),
-            plan.grid(gpu, g.cout, cols)?,
+            flat_plan.spec("conv2d_weight_grad"),
+            flat_plan.grid(gpu, g.cout, cols)?,
             split,
         )
     };
     let mut p = g.params();
     let splits = if split_batch {
-        let groups = (grid[0] * grid[1]) as usize;
+        let groups = if path == WeightGradPath::RowWindows {
+            let flat = flat_plan.grid(gpu, g.cout, cols)?;
+            (flat[0] * flat[1]) as usize
+        } else {
+            (grid[0] * grid[1]) as usize
+        };
         let want: usize = if gpu.info().device_type == wgpu::DeviceType::Cpu {
             16
         } else {
