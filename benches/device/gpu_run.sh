@@ -1,7 +1,7 @@
 #!/bin/bash
 # One call on a lent GPU machine (the device tool), most important first: adapter, the step
 # benchmark, the real training run (until DEADLINE - RESERVE seconds), samples, a kernel sweep,
-# the GPU tests (ops and conv one test at a time), criterion if time is left.
+# the inference-fold lab, the GPU tests (ops and conv one test at a time), criterion if time is left.
 # It expects, made on the development machine by benches/device/prepare.sh and carried: .gl/ (the Vulkan loader .debs),
 # .dev/bin/*.xz (the release binary and test binaries, stripped and xz'd) and .dev/data (the
 # 860 ISIC images with the labels CSV). Everything that comes back is under $OUT.
@@ -50,6 +50,11 @@ for tile in default tiled rows 32x8 64x4 portable; do
   esac
   echo "tile $tile: $(env $envs timeout 40 $B/dcgan bench --batch 128 --iterations 10 --json 2>/dev/null | tail -1)"
 done
+# Sampling with each batch norm in the conv epilogue against separate passes (session 18;
+# measured on lavapipe only so far), alternated in one process.
+if [ $(el) -lt $(( DEADLINE - 120 )) ]; then
+  echo "== inference fold $(el)s"; timeout 30 $B/ab_infer 5 FOLD=1 FOLD=0
+fi
 echo "== tests $(el)s"
 # On the H200 the ops and conv binaries stopped short (2/16 and 4/16 done in 35 s, none
 # failed), and one hung kernel stalls every context on a GPU: run those two one test per

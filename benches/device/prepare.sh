@@ -1,7 +1,7 @@
 #!/bin/bash
 # Makes what benches/device/gpu_run.sh needs carried to the GPU machine, in the repository root:
 # .gl/ (the Vulkan loader and GL .debs, per the device tool's README), .dev/bin/*.xz (the release
-# binary and GPU test binaries, stripped and xz'd to fit the transfer limit) and .dev/data (the
+# binary, the inference-fold lab and GPU test binaries, stripped and xz'd to fit the transfer limit) and .dev/data (the
 # training images). Usage: bash benches/device/prepare.sh [IMAGE_DIR] (default
 # ../shared/data/isic2016-256). Then run `bash benches/device/gpu_run.sh` there, carrying .gl and
 # .dev.
@@ -19,8 +19,9 @@ fi
 cargo build --release
 cargo test --release --no-run
 cargo bench --no-run
+cargo build --release --example ab_infer
 rm -rf .dev && mkdir -p .dev/bin
-cp target/release/dcgan .dev/bin/
+cp target/release/dcgan target/release/examples/ab_infer .dev/bin/
 for t in ops conv dcgan_shapes autodiff optim kernels; do
   cp "$(ls -t target/release/deps/$t-* | grep -v '\.d$' | head -1)" .dev/bin/$t
 done
