@@ -5,7 +5,8 @@
 //! and logits differ in their bits from the first setting's, and the median GPU time
 //! (timestamps) of a round with its per-round ratio to the first.
 //! `cargo run --release --example ab_infer -- ROUNDS FOLD=1 FOLD=0` (`G_ONLY=1` in the
-//! environment: the generator alone, as `dcgan generate` runs it).
+//! environment: the generator alone, as `dcgan generate` runs it; `LAB_KERNELS=1`: each
+//! round's GPU time per kernel too).
 use dcgan::model::{Discriminator, Generator, LATENT};
 use dcgan::nn::init::InitRng;
 use dcgan::{AdapterRequest, Gpu, Tape, Tensor};
@@ -57,6 +58,11 @@ fn main() {
             };
             gpu.sync().unwrap();
             let prof = gpu.take_profile();
+            if std::env::var_os("LAB_KERNELS").is_some() {
+                for (label, (n, ns)) in &prof {
+                    println!("  [{}] {:9.2} ms {n}x {label}", settings.list[k], ns / 1e6);
+                }
+            }
             if warm_up {
                 let mut all = images.value.to_vec().unwrap();
                 all.extend(logits.value.to_vec().unwrap());
