@@ -913,18 +913,19 @@ fn weight_grad_row_cases() -> [([usize; 4], [usize; 4], Conv2dOptions); 7] {
             [11, 9, 5, 5],
             Conv2dOptions::same(16, 32, 5, 2),
         ),
-        // 32 channels (a workgroup a kernel row: the padded output rows left out), output
+        // 128 channels (a workgroup a kernel row, which needs channels a multiple of the
+        // lanes x 4 kernel rows at 8, 16 and 32 lanes: the padded output rows left out), output
         // 4 x 4 from 8 x 8 at k5 s2 "same" (one block a row: the padded columns left out)
         (
-            [5, 32, 8, 8],
-            [6, 32, 5, 5],
+            [5, 128, 8, 8],
+            [6, 128, 5, 5],
             Conv2dOptions::same(8, 8, 5, 2),
         ),
         // one output row, kernel rows 0 to 3 wholly in the padding (no rows left at all),
         // padded columns on both sides of a 4-wide block
         (
-            [3, 32, 1, 4],
-            [3, 32, 5, 3],
+            [3, 128, 1, 4],
+            [3, 128, 5, 3],
             Conv2dOptions::new(1, [4, 0, 1, 1]),
         ),
         // odd output width: refused
@@ -1145,7 +1146,7 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
         assert_eq!(w, wgrad, "weight gradient at {n} x {n}");
     }
     // The bit-for-bit tests' cases: 3 channels (no workgroup a kernel row), then the two with
-    // 32 channels, the second a 4-wide window of 6 with padding on both sides.
+    // 128 channels, the second a 4-wide window of 6 with padding on both sides.
     let g = Geometry::conv(
         &[3, 3, 10, 8],
         &[7, 3, 5, 5],
@@ -1153,8 +1154,8 @@ fn row_window_kernels_leave_out_the_padding_taps_they_can_know() {
     );
     assert_eq!(get(&g.unwrap(), wgrad_pass, "KYU"), 0);
     let g = Geometry::conv(
-        &[3, 32, 1, 4],
-        &[3, 32, 5, 3],
+        &[3, 128, 1, 4],
+        &[3, 128, 5, 3],
         Conv2dOptions::new(1, [4, 0, 1, 1]),
     );
     let g = g.unwrap();
