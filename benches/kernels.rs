@@ -409,8 +409,8 @@ fn bench_inference(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(4));
-    // G's first three transposed convs and D's three middle convs (the layers `layers()`
-    // lists second to fourth of each network).
+    // G's first three transposed convs and D's three middle convs (`layers()` lists G's four,
+    // then D's five).
     let all = layers();
     let normed = all[..3].iter().chain(&all[5..8]);
     for (name, g, transposed) in normed {
@@ -419,17 +419,13 @@ fn bench_inference(c: &mut Criterion) {
         } else {
             (g.cout, Activation::LeakyRelu(0.2), "conv2d")
         };
-        let (input, w) = if *transposed {
-            (
-                filled(&gpu, &[g.batch, g.cout, g.oh, g.ow]),
-                filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]),
-            )
+        // A transposed conv is the input gradient of `g`: its input has g's output shape.
+        let input = if *transposed {
+            filled(&gpu, &[g.batch, g.cout, g.oh, g.ow])
         } else {
-            (
-                filled(&gpu, &[g.batch, g.cin, g.h, g.w]),
-                filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]),
-            )
+            filled(&gpu, &[g.batch, g.cin, g.h, g.w])
         };
+        let w = filled(&gpu, &[g.cout, g.cin, g.kh, g.kw]);
         let (bias, gamma, beta, mean) = (
             filled(&gpu, &[c_out]),
             filled(&gpu, &[c_out]),

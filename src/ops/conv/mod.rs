@@ -1212,6 +1212,7 @@ pub fn weight_grad_with(
     // windows too: the split sets the order of the sums, so the two give the same bits at any
     // subgroup size (each kernel's own grid split them alike at 8 lanes, not at 16).
     let flat_plan = Plan::new(gpu, g.cout).balanced(cols);
+    let flat_grid = flat_plan.grid(gpu, g.cout, cols)?;
     let (spec, mut grid, split_batch) = if path == WeightGradPath::RowWindows {
         let (spec, grid) = rows.ok_or_else(|| {
             Error::Shape(format!(
@@ -1231,20 +1232,16 @@ pub fn weight_grad_with(
         )
     } else {
         let split = matches!(flat_plan, Plan::Subgroup { .. });
-        (
-            flat_plan.spec("conv2d_weight_grad"),
-            flat_plan.grid(gpu, g.cout, cols)?,
-            split,
-        )
+        (flat_plan.spec("conv2d_weight_grad"), flat_grid, split)
     };
     let mut p = g.params();
     let splits = if split_batch {
-        let groups = if path == WeightGradPath::RowWindows {
-            let flat = flat_plan.grid(gpu, g.cout, cols)?;
-            (flat[0] * flat[1]) as usize
+        let split_by = if path == WeightGradPath::SharedTiles {
+            grid
         } else {
-            (grid[0] * grid[1]) as usize
+            flat_grid
         };
+        let groups = (split_by[0] * split_by[1]) as usize;
         let want: usize = if gpu.info().device_type == wgpu::DeviceType::Cpu {
             16
         } else {
