@@ -1,7 +1,7 @@
 //! Lab: G and D in inference mode at batch 128 (sampling, previews, `dcgan eval`) with each
-//! batch norm in the epilogue of the conv before it (`FOLD=1`: a tape that records nothing,
-//! as the trainer samples) and as separate passes (`FOLD=0`: a recording tape keeps them
-//! apart), alternated in one process as ab_conv does. Prints whether each setting's images
+//! batch norm in the epilogue of the conv before it (`FOLD=1`, as GPUs sample) and as
+//! separate passes (`FOLD=0`, as CPU adapters sample: `Gpu::set_batch_norm_fold`), both on a
+//! tape that records nothing, alternated in one process as ab_conv does. Prints whether each setting's images
 //! and logits differ in their bits from the first setting's, and the median GPU time
 //! (timestamps) of a round with its per-round ratio to the first.
 //! `cargo run --release --example ab_infer -- ROUNDS FOLD=1 FOLD=0` (`G_ONLY=1` in the
@@ -44,8 +44,8 @@ fn main() {
         rounds,
         |_, _| {},
         |k, warm_up| {
-            let fold = std::env::var("FOLD").as_deref() == Ok("1");
-            let tape = if fold { Tape::no_grad() } else { Tape::new() };
+            gpu.set_batch_norm_fold(std::env::var("FOLD").as_deref() == Ok("1"));
+            let tape = Tape::no_grad();
             gpu.sync().unwrap();
             gpu.take_profile();
             let images = g

@@ -59,7 +59,7 @@ impl Generator {
                 let h = ct.forward(tape, h)?;
                 bn.forward_activation(tape, &h, true, relu)
             } else {
-                // Batch norm and ReLU in the transposed conv's epilogue where nothing records.
+                // Batch norm and ReLU in the transposed conv's epilogue where the device folds.
                 ct.forward_batch_norm_eval(tape, h, bn, relu)
             }
         };
@@ -188,7 +188,7 @@ impl Discriminator {
                 let h = conv.forward(tape, h)?;
                 bn.forward_activation(tape, &h, true, leaky)
             } else {
-                // Batch norm and leaky ReLU in the conv's epilogue where nothing records.
+                // Batch norm and leaky ReLU in the conv's epilogue where the device folds.
                 conv.forward_batch_norm_eval(tape, h, bn, leaky)
             }
         };

@@ -322,6 +322,9 @@ pub fn train(
     let first = gan.step;
     let progress = progress_bar(cfg.iterations, gan.step);
     let mut last_log = Instant::now();
+    // When this process's first step finished: it carries the kernels' compiling (minutes on a
+    // CPU adapter's first run), which the ETA leaves out.
+    let mut first_done: Option<f64> = None;
     let stop = stop_flag();
     let real = Tensor::uninit(gpu, &[cfg.batch_size, 3, IMAGE, IMAGE])
         .map_err(|e| RunError::fail(e.to_string()))?;
@@ -379,6 +382,7 @@ pub fn train(
         last_read = Instant::now();
         for (j, s) in reports {
             let elapsed = finished_at.pop_front().expect("a finish time per step");
+            let first_done = *first_done.get_or_insert(elapsed);
             if ![s.d_loss, s.g_loss, s.d_score, s.g_score]
                 .iter()
                 .all(|v| v.is_finite())
@@ -416,13 +420,17 @@ pub fn train(
                     pb.set_message(msg);
                 }
                 None if last_log.elapsed().as_secs_f64() >= 5.0 || j == cfg.iterations => {
-                    let per_iteration = elapsed / (j - first).max(1) as f64;
-                    let eta = per_iteration * cfg.iterations.saturating_sub(j) as f64;
+                    let eta = eta(
+                        elapsed,
+                        first_done,
+                        j - first,
+                        cfg.iterations.saturating_sub(j),
+                    )
+                    .map_or("-:--:--".to_string(), clock);
                     eprintln!(
-                        "iteration {j}/{} {msg} elapsed {} ETA {}",
+                        "iteration {j}/{} {msg} elapsed {} ETA {eta}",
                         cfg.iterations,
                         clock(elapsed),
-                        clock(eta)
                     );
                     last_log = Instant::now();
                 }
@@ -490,6 +498,17 @@ fn stop_flag() -> Arc<std::sync::atomic::AtomicBool> {
         let _ = signal_hook::flag::register(sig, flag.clone());
     }
     flag
+}
+
+/// Seconds left, at the pace of the `done` steps this process has finished after its first
+/// (which finished at `first_done` seconds and carries the compiling); `None` while that
+/// pace is unknown.
+fn eta(elapsed: f64, first_done: f64, done: u64, left: u64) -> Option<f64> {
+    match (left, done) {
+        (0, _) => Some(0.0),
+        (_, 0 | 1) => None,
+        _ => Some((elapsed - first_done) / (done - 1) as f64 * left as f64),
+    }
 }
 
 /// Seconds as h:mm:ss, the way the progress bar shows its ETA.
@@ -646,5 +665,13 @@ mod tests {
         assert_eq!(super::clock(59.6), "0:01:00");
         assert_eq!(super::clock(3725.0), "1:02:05");
         assert_eq!(super::clock(-3.0), "0:00:00");
+    }
+
+    #[test]
+    fn eta_leaves_out_the_first_step() {
+        // The first step took 400 s (compiling), the next four 10 s each: 16 left take 160 s.
+        assert_eq!(super::eta(440.0, 400.0, 5, 16), Some(160.0));
+        assert_eq!(super::eta(400.0, 400.0, 1, 19), None);
+        assert_eq!(super::eta(400.0, 400.0, 1, 0), Some(0.0));
     }
 }

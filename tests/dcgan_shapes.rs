@@ -294,8 +294,12 @@ fn networks_in_inference_mode_fold_batch_norm_into_the_convs() {
             dispatches,
         )
     };
+    // GPUs fold by default and CPU adapters do not (`Gpu::batch_norm_fold`): both ways here.
+    gpu.set_batch_norm_fold(true);
     let (fused_images, fused_logits, fused_n) = infer(&Tape::no_grad());
     let (pair_images, pair_logits, pair_n) = infer(&Tape::new());
+    gpu.set_batch_norm_fold(false);
+    let (unfolded_images, unfolded_logits, unfolded_n) = infer(&Tape::no_grad());
     let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
     assert!(
         same(&fused_images, &pair_images),
@@ -304,6 +308,14 @@ fn networks_in_inference_mode_fold_batch_norm_into_the_convs() {
     assert!(
         same(&fused_logits, &pair_logits),
         "D: the fused batch norms differ from the separate passes"
+    );
+    assert!(
+        same(&unfolded_images, &pair_images) && same(&unfolded_logits, &pair_logits),
+        "with the fold off, inference differs from the separate passes"
+    );
+    assert_eq!(
+        unfolded_n, pair_n,
+        "with the fold off, the passes are the separate ones"
     );
     // Each of the 6 batch norms: a table in place of the statistics and the apply pass, and
     // with new tensors poisoned (as the tests run), one fill in place of two.

@@ -126,6 +126,7 @@ struct Inner {
     profile: Mutex<BTreeMap<String, (u64, f64)>>,
     use_subgroups: std::sync::atomic::AtomicBool,
     row_windows: std::sync::atomic::AtomicBool,
+    batch_norm_fold: std::sync::atomic::AtomicBool,
     weight_grad_unroll: std::sync::atomic::AtomicU32,
     poison_uninit: std::sync::atomic::AtomicBool,
     /// The first error the device reported on its own (loss, out of memory, validation),
@@ -169,6 +170,16 @@ pub fn unroll_env(var: &str) -> Option<u32> {
         .parse()
         .ok()
         .filter(|v| (1..=16).contains(v))
+}
+
+/// `DCGAN_BN_FOLD`: `1` or `0` when the environment decides whether inference-mode batch
+/// norm runs in the conv epilogues (`Gpu::set_batch_norm_fold`).
+pub fn batch_norm_fold_env() -> Option<bool> {
+    match std::env::var("DCGAN_BN_FOLD").ok()?.trim() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
 }
 
 /// `DCGAN_CONV_ROWS`: `1` or `0` when the environment decides for the row-window kernels
@@ -273,6 +284,10 @@ impl Gpu {
             } else {
                 1
             });
+        // Folding batch norm into the conv epilogues saves memory passes that a GPU pays for;
+        // on a CPU adapter it measured level and doubles the conv kernels llvmpipe compiles at
+        // a first run (3 minutes more on Mesa 25, BENCHMARKS.md).
+        let bn_fold = batch_norm_fold_env().unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
         Ok(Gpu(Arc::new(Inner {
             pool: Pool::new(device.clone(), budget),
             fault,
@@ -304,6 +319,7 @@ impl Gpu {
                 std::env::var_os("DCGAN_PORTABLE").is_none(),
             ),
             row_windows: std::sync::atomic::AtomicBool::new(row_windows_env() == Some(true)),
+            batch_norm_fold: std::sync::atomic::AtomicBool::new(bn_fold),
             weight_grad_unroll: std::sync::atomic::AtomicU32::new(wgrad_ku),
             poison_uninit: std::sync::atomic::AtomicBool::new(
                 std::env::var_os("DCGAN_POISON_UNINIT").is_some(),
@@ -365,6 +381,23 @@ impl Gpu {
     pub fn row_windows(&self) -> bool {
         self.0
             .row_windows
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether inference-mode batch norm (and its activation) runs in the epilogue of the conv
+    /// before it (`nn::Conv2d::forward_batch_norm_eval`) or as its own pass after it. Both give
+    /// the same bits; the fold saves a pass over each activation and costs a second build of
+    /// every conv kernel that precedes a batch norm. On by default on GPUs, off on CPU
+    /// adapters; `DCGAN_BN_FOLD=1` or `0` sets the start.
+    pub fn set_batch_norm_fold(&self, on: bool) {
+        self.0
+            .batch_norm_fold
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn batch_norm_fold(&self) -> bool {
+        self.0
+            .batch_norm_fold
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 

@@ -105,8 +105,8 @@ impl Conv2d {
     }
 
     /// `act(bn(self(x)))` in inference mode, the batch norm and activation in the conv's
-    /// epilogue; on a tape that records, the conv and `bn` as separate ops (they have
-    /// backwards).
+    /// epilogue; on a tape that records (the separate ops have backwards) or where the device
+    /// does not fold (`Gpu::batch_norm_fold`), the conv and `bn` as separate ops.
     pub fn forward_batch_norm_eval(
         &self,
         tape: &Tape,
@@ -246,8 +246,9 @@ impl BatchNorm2d {
         }
     }
 
-    /// This layer in inference mode after a conv with bias `conv_bias`: on a tape that records,
-    /// `conv()` and then this layer as separate ops (they have backwards); otherwise `fused`
+    /// This layer in inference mode after a conv with bias `conv_bias`: on a tape that records
+    /// (the separate ops have backwards) or where the device does not fold
+    /// (`Gpu::batch_norm_fold`), `conv()` and then this layer as separate ops; otherwise `fused`
     /// given the table from which the conv applies this layer in its epilogue
     /// (`ops::batch_norm::inference_epilogue`).
     fn after_conv_eval(
@@ -258,7 +259,7 @@ impl BatchNorm2d {
         conv: impl FnOnce() -> Result<Var>,
         fused: impl FnOnce(&Tensor) -> Result<Var>,
     ) -> Result<Var> {
-        if tape.is_recording() {
+        if tape.is_recording() || !conv_bias.gpu().batch_norm_fold() {
             return self.forward_activation(tape, &conv()?, false, act);
         }
         let table = ops::batch_norm::inference_epilogue(
