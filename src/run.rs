@@ -394,7 +394,7 @@ pub fn train(
                     stopped_note(&ckpt_dir, out)
                 )));
             }
-            let ips = ((j - first) as usize * cfg.batch_size) as f64 / elapsed.max(1e-9);
+            let ips = images_per_s(elapsed, first_done, j - first, cfg.batch_size);
             let line = MetricsLine {
                 iteration: j,
                 epoch: (j - 1) / per_epoch.max(1) + 1,
@@ -498,6 +498,17 @@ fn stop_flag() -> Arc<std::sync::atomic::AtomicBool> {
         let _ = signal_hook::flag::register(sig, flag.clone());
     }
     flag
+}
+
+/// Images a second over the `done` steps this process has finished after its first (which
+/// finished at `first_done` seconds and carries the compiling); over that first step alone
+/// while it is the only one.
+fn images_per_s(elapsed: f64, first_done: f64, done: u64, batch: usize) -> f64 {
+    let (images, seconds) = match done {
+        0 | 1 => (done as f64, elapsed),
+        _ => ((done - 1) as f64, elapsed - first_done),
+    };
+    images * batch as f64 / seconds.max(1e-9)
 }
 
 /// Seconds left, at the pace of the `done` steps this process has finished after its first
@@ -673,5 +684,12 @@ mod tests {
         assert_eq!(super::eta(440.0, 400.0, 5, 16), Some(160.0));
         assert_eq!(super::eta(400.0, 400.0, 1, 19), None);
         assert_eq!(super::eta(400.0, 400.0, 1, 0), Some(0.0));
+    }
+
+    #[test]
+    fn images_per_s_leaves_out_the_first_step() {
+        // Four steps of 8 images in the 40 s after the first.
+        assert_eq!(super::images_per_s(440.0, 400.0, 5, 8), 0.8);
+        assert_eq!(super::images_per_s(400.0, 400.0, 1, 8), 0.02);
     }
 }
