@@ -1,9 +1,9 @@
 //! Lab: G and D in inference mode at batch 128 (sampling, previews, `dcgan eval`) with each
 //! batch norm in the epilogue of the conv before it (`FOLD=1`, as GPUs sample) and as
 //! separate passes (`FOLD=0`, as CPU adapters sample: `Gpu::set_batch_norm_fold`), both on a
-//! tape that records nothing, alternated in one process as ab_conv does. Prints whether each setting's images
-//! and logits differ in their bits from the first setting's, and the median GPU time
-//! (timestamps) of a round with its per-round ratio to the first.
+//! tape that records nothing, alternated in one process as ab_conv does. Prints whether each
+//! setting's images and logits differ in their bits from the first setting's, and the median
+//! GPU time (timestamps) of a round with its per-round ratio to the first.
 //! `cargo run --release --example ab_infer -- ROUNDS FOLD=1 FOLD=0` (`G_ONLY=1` in the
 //! environment: the generator alone, as `dcgan generate` runs it; `LAB_KERNELS=1`: each
 //! round's GPU time per kernel too).

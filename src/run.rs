@@ -323,7 +323,7 @@ pub fn train(
     let progress = progress_bar(cfg.iterations, gan.step);
     let mut last_log = Instant::now();
     // When this process's first step finished: it carries the kernels' compiling (minutes on a
-    // CPU adapter's first run), which the ETA leaves out.
+    // CPU adapter's first run), which images/s and the ETA leave out.
     let mut first_done: Option<f64> = None;
     let stop = stop_flag();
     let real = Tensor::uninit(gpu, &[cfg.batch_size, 3, IMAGE, IMAGE])
@@ -500,26 +500,24 @@ fn stop_flag() -> Arc<std::sync::atomic::AtomicBool> {
     flag
 }
 
-/// Images a second over the `done` steps this process has finished after its first (which
-/// finished at `first_done` seconds and carries the compiling); over that first step alone
-/// while it is the only one.
-fn images_per_s(elapsed: f64, first_done: f64, done: u64, batch: usize) -> f64 {
-    let (images, seconds) = match done {
-        0 | 1 => (done as f64, elapsed),
-        _ => ((done - 1) as f64, elapsed - first_done),
-    };
-    images * batch as f64 / seconds.max(1e-9)
+/// Seconds a step over the `done` steps this process has finished after its first, which
+/// finished at `first_done` seconds and carries the compiling; `None` before there is one.
+fn pace(elapsed: f64, first_done: f64, done: u64) -> Option<f64> {
+    (done >= 2).then(|| (elapsed - first_done).max(1e-9) / (done - 1) as f64)
 }
 
-/// Seconds left, at the pace of the `done` steps this process has finished after its first
-/// (which finished at `first_done` seconds and carries the compiling); `None` while that
-/// pace is unknown.
+/// Images a second at `pace`, or over the first step alone while it is the only one.
+fn images_per_s(elapsed: f64, first_done: f64, done: u64, batch: usize) -> f64 {
+    let seconds = pace(elapsed, first_done, done).unwrap_or(elapsed.max(1e-9) / done.max(1) as f64);
+    batch as f64 / seconds
+}
+
+/// Seconds left for `left` steps at `pace`; `None` while the pace is unknown.
 fn eta(elapsed: f64, first_done: f64, done: u64, left: u64) -> Option<f64> {
-    match (left, done) {
-        (0, _) => Some(0.0),
-        (_, 0 | 1) => None,
-        _ => Some((elapsed - first_done) / (done - 1) as f64 * left as f64),
+    if left == 0 {
+        return Some(0.0);
     }
+    pace(elapsed, first_done, done).map(|p| p * left as f64)
 }
 
 /// Seconds as h:mm:ss, the way the progress bar shows its ETA.

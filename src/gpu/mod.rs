@@ -175,7 +175,12 @@ pub fn unroll_env(var: &str) -> Option<u32> {
 /// `DCGAN_BN_FOLD`: `1` or `0` when the environment decides whether inference-mode batch
 /// norm runs in the conv epilogues (`Gpu::set_batch_norm_fold`).
 pub fn batch_norm_fold_env() -> Option<bool> {
-    match std::env::var("DCGAN_BN_FOLD").ok()?.trim() {
+    env_switch("DCGAN_BN_FOLD")
+}
+
+/// `Some(true)` or `Some(false)` where the variable `var` is `1` or `0`, else `None`.
+fn env_switch(var: &str) -> Option<bool> {
+    match std::env::var(var).ok()?.trim() {
         "1" => Some(true),
         "0" => Some(false),
         _ => None,
@@ -185,11 +190,7 @@ pub fn batch_norm_fold_env() -> Option<bool> {
 /// `DCGAN_CONV_ROWS`: `1` or `0` when the environment decides for the row-window kernels
 /// (`Gpu::set_row_windows`), `None` when it leaves them to the program.
 pub fn row_windows_env() -> Option<bool> {
-    match std::env::var("DCGAN_CONV_ROWS").ok()?.trim() {
-        "1" => Some(true),
-        "0" => Some(false),
-        _ => None,
-    }
+    env_switch("DCGAN_CONV_ROWS")
 }
 
 /// The GPU context. Cheap to clone; every tensor holds one.
